@@ -1,0 +1,76 @@
+"""Command line: python -m harness {rootfs,create,boot,destroy,list,ssh-key}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from harness import hosts, rootfs
+from harness.run import HarnessError
+from harness.settings import load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_rootfs = sub.add_parser("rootfs", help="build (or reuse) the cached root filesystem of a suite")
+    p_rootfs.add_argument("suite", choices=rootfs.SUITES)
+    p_create = sub.add_parser("create", help="create a host; prints its connection as JSON")
+    p_create.add_argument("name")
+    p_create.add_argument("--suite", choices=rootfs.SUITES, default="trixie")
+    p_create.add_argument("--address", required=True, help="an address of the lab subnet")
+    p_create.add_argument(
+        "--chroot", action="store_true", help="prepare the tree for the chroot (image) path instead of booting it"
+    )
+    p_up = sub.add_parser("up", help="like create, but keep an existing host when it is still running")
+    p_up.add_argument("name")
+    p_up.add_argument("--suite", choices=rootfs.SUITES, default="trixie")
+    p_up.add_argument("--address", required=True, help="an address of the lab subnet")
+    p_boot = sub.add_parser("boot", help="boot a host prepared with --chroot")
+    p_boot.add_argument("name")
+    p_destroy = sub.add_parser("destroy", help="stop and remove hosts, and the lab network with the last one")
+    p_destroy.add_argument("names", nargs="*")
+    p_destroy.add_argument("--all", action="store_true")
+    sub.add_parser("list", help="hosts that exist, as JSON")
+    args = parser.parse_args(argv)
+
+    if os.geteuid() != 0:
+        print("error: the harness needs root (debootstrap, mounts, network namespaces)", file=sys.stderr)
+        return 2
+    settings = load()
+    try:
+        if args.command == "rootfs":
+            print(rootfs.ensure(settings, args.suite))
+        elif args.command == "create":
+            host = hosts.create(settings, args.name, args.suite, args.address, boot=not args.chroot)
+            print(json.dumps(host.connection(settings)))
+        elif args.command == "up":
+            host = hosts.load(settings, args.name)
+            if host is None or not hosts.running(settings, host) or host.suite != args.suite:
+                hosts.destroy(settings, args.name)
+                host = hosts.create(settings, args.name, args.suite, args.address, boot=True)
+            print(json.dumps(host.connection(settings)))
+        elif args.command == "boot":
+            host = hosts.load(settings, args.name)
+            if host is None:
+                raise HarnessError(f"no host {args.name}")
+            hosts.start(settings, host)
+            print(json.dumps(host.connection(settings)))
+        elif args.command == "destroy":
+            for name in hosts.names(settings) if args.all else args.names:
+                hosts.destroy(settings, name)
+            if args.all:
+                hosts.sweep(settings)
+        elif args.command == "list":
+            found = [hosts.load(settings, name) for name in hosts.names(settings)]
+            print(json.dumps([h.connection(settings) for h in found if h is not None]))
+    except (HarnessError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

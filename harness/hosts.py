@@ -1,0 +1,276 @@
+"""Lab hosts: an overlay on a cached root filesystem, booted with systemd-nspawn.
+
+A host is either *booted* (systemd as PID 1 in its own network namespace,
+reached over SSH) or *prepared* for the image path (pi-gen's chroot mounts in
+place, so Ansible's chroot connection can converge it), and a prepared host
+can be booted afterwards to check what would be flashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import network, rootfs
+from harness.run import HarnessError, log, run, succeeds
+from harness.settings import Settings
+
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=5",
+)
+
+# pi-gen's on_chroot mounts these before it runs a stage script in the tree.
+CHROOT_MOUNTS = (
+    ("proc", "proc", ["-t", "proc", "proc"]),
+    ("dev", "dev", ["--bind", "/dev"]),
+    ("dev/pts", "dev/pts", ["--bind", "/dev/pts"]),
+    ("sys", "sys", ["--bind", "/sys"]),
+)
+
+BOOT_TIMEOUT = 120
+
+
+@dataclass
+class Host:
+    name: str
+    suite: str
+    arch: str
+    address: str
+    lower: str
+
+    @staticmethod
+    def directory(settings: Settings, name: str) -> Path:
+        return settings.hosts_dir / name
+
+    def paths(self, settings: Settings) -> dict[str, Path]:
+        base = self.directory(settings, self.name)
+        return {
+            "base": base,
+            "upper": base / "upper",
+            "work": base / "work",
+            "root": base / "root",
+            "console": base / "console.log",
+            "pid": base / "nspawn.pid",
+            "meta": base / "host.json",
+        }
+
+    def connection(self, settings: Settings) -> dict[str, str | int]:
+        """What Ansible, molecule and testinfra need to reach the booted host."""
+        return {
+            "instance": self.name,
+            "address": self.address,
+            "user": "root",
+            "port": 22,
+            "identity_file": str(settings.ssh_key),
+            "root": str(self.paths(settings)["root"]),
+        }
+
+
+def load(settings: Settings, name: str) -> Host | None:
+    meta = Host.directory(settings, name) / "host.json"
+    return Host(**json.loads(meta.read_text())) if meta.exists() else None
+
+
+def names(settings: Settings) -> list[str]:
+    if not settings.hosts_dir.is_dir():
+        return []
+    return sorted(p.name for p in settings.hosts_dir.iterdir() if (p / "host.json").exists())
+
+
+def _is_mounted(path: Path) -> bool:
+    return succeeds(["mountpoint", "-q", str(path)])
+
+
+def _ensure_ssh_key(settings: Settings) -> None:
+    if not settings.ssh_key.exists():
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "printbridge-lab", "-f", str(settings.ssh_key)])
+
+
+def create(settings: Settings, name: str, suite: str, address: str, *, boot: bool) -> Host:
+    """Make host *name*; on any failure remove what was made and re-raise."""
+    if load(settings, name) is not None:
+        raise HarnessError(f"host {name} exists already; destroy it first")
+    network.check_address(settings, address)
+    for other in names(settings):
+        host = load(settings, other)
+        if host is not None and host.address == address:
+            raise HarnessError(f"address {address} is taken by host {other}")
+    lower = rootfs.ensure(settings, suite)
+    _ensure_ssh_key(settings)
+    host = Host(name=name, suite=suite, arch="amd64", address=address, lower=str(lower))
+    paths = host.paths(settings)
+    try:
+        for key in ("upper", "work", "root"):
+            paths[key].mkdir(parents=True, exist_ok=True)
+        paths["meta"].write_text(json.dumps(asdict(host)))
+        run([
+            "mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={lower},upperdir={paths['upper']},workdir={paths['work']}", str(paths["root"]),
+        ])
+        _personalise(settings, host)
+        network.ensure_bridge(settings)
+        network.add_namespace(settings, name, address)
+        if boot:
+            start(settings, host)
+        else:
+            mount_chroot(settings, host)
+    except BaseException:
+        destroy(settings, name)
+        raise
+    return host
+
+
+def _personalise(settings: Settings, host: Host) -> None:
+    """Own SSH host keys and the lab's root key, as Raspberry Pi Imager would set up."""
+    root = host.paths(settings)["root"]
+    run(["ssh-keygen", "-A", "-f", str(root)])
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(Path(f"{settings.ssh_key}.pub").read_text())
+    keys.chmod(0o600)
+
+
+def mount_chroot(settings: Settings, host: Host) -> None:
+    root = host.paths(settings)["root"]
+    for target, _, args in CHROOT_MOUNTS:
+        if not _is_mounted(root / target):
+            run(["mount", *args, str(root / target)])
+    archives = root / "var/cache/apt/archives"
+    if not _is_mounted(archives):
+        run(["mount", "--bind", str(rootfs.debs_dir(settings, host.suite, host.arch)), str(archives)])
+
+
+def umount_chroot(settings: Settings, host: Host) -> None:
+    root = host.paths(settings)["root"]
+    targets = [root / "var/cache/apt/archives"] + [root / t for t, _, _ in reversed(CHROOT_MOUNTS)]
+    for target in targets:
+        if _is_mounted(target):
+            run(["umount", "--recursive", str(target)])
+
+
+def start(settings: Settings, host: Host) -> None:
+    """Boot the host's tree with systemd as PID 1 and wait until it is up."""
+    umount_chroot(settings, host)
+    paths = host.paths(settings)
+    debs = rootfs.debs_dir(settings, host.suite, host.arch)
+    with paths["console"].open("ab") as console:
+        proc = subprocess.Popen(
+            [
+                "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
+                f"--directory={paths['root']}", f"--machine={host.name}",
+                f"--network-namespace-path=/run/netns/{network.namespace(host.name)}",
+                "--resolv-conf=copy-host", "--console=read-only",
+                f"--bind={debs}:/var/cache/apt/archives",
+            ],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    paths["pid"].write_text(str(proc.pid))
+    log(f"booting {host.name} ({host.suite}) at {host.address}")
+    wait_ready(settings, host, proc)
+
+
+def ssh(settings: Settings, host: Host, command: str, *, user: str = "root", timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"{user}@{host.address}", command],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for SSH, then for systemd to finish booting; a failed unit is an error."""
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    console = host.paths(settings)["console"]
+    while True:
+        if proc.poll() is not None:
+            raise HarnessError(f"{host.name}: systemd-nspawn exited {proc.returncode}; see {console}")
+        try:
+            with socket.create_connection((host.address, 22), timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{host.name}: no SSH within {BOOT_TIMEOUT}s; see {console}") from None
+            time.sleep(0.5)
+    remaining = max(10, int(deadline - time.monotonic()))
+    state = ssh(settings, host, "systemctl is-system-running --wait", timeout=remaining).stdout.strip()
+    if state != "running":
+        failed = ssh(settings, host, "systemctl --failed --no-legend --plain").stdout.strip()
+        raise HarnessError(f"{host.name}: system is {state or 'unreachable'} after boot; failed units: {failed}")
+
+
+def running(settings: Settings, host: Host) -> bool:
+    """True when the host's nspawn runs and it answers over SSH."""
+    pidfile = host.paths(settings)["pid"]
+    if not pidfile.exists() or not _alive(int(pidfile.read_text())):
+        return False
+    return ssh(settings, host, "true", timeout=15).returncode == 0
+
+
+def stop(settings: Settings, host: Host) -> None:
+    """Orderly poweroff (nspawn turns SIGTERM into one), SIGKILL as a last resort."""
+    pidfile = host.paths(settings)["pid"]
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if _alive(pid):
+            log(f"{host.name}: no clean poweroff within 30s, killing")
+            os.killpg(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+    pidfile.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """True while *pid* runs and is a systemd-nspawn (a reused pid is not ours)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if not cmdline.startswith(b"systemd-nspawn"):
+        return False
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+def destroy(settings: Settings, name: str) -> None:
+    """Remove every trace of host *name*; the last host out removes the bridge."""
+    host = load(settings, name)
+    base = Host.directory(settings, name)
+    if host is not None:
+        stop(settings, host)
+        umount_chroot(settings, host)
+    root = base / "root"
+    if _is_mounted(root):
+        run(["umount", "--recursive", str(root)])
+    network.remove_namespace(name)
+    if base.exists():
+        run(["rm", "-rf", "--one-file-system", str(base)])
+    if not names(settings):
+        network.remove_bridge(settings)
+    log(f"destroyed {name}")
+
+
+def sweep(settings: Settings) -> None:
+    """After destroying every host: remove what a crashed run may have left."""
+    for ns in Path("/run/netns").glob("pb-*") if Path("/run/netns").is_dir() else ():
+        network.remove_namespace(ns.name.removeprefix("pb-"))
+    network.remove_bridge(settings)

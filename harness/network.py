@@ -1,0 +1,110 @@
+"""The lab network: one bridge on the machine, one network namespace per host.
+
+Hosts reach the package archive through NAT on the machine. Everything the
+harness adds is recorded, so tearing down removes exactly that and restores
+the machine's IPv4 forwarding setting as it found it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import zlib
+from pathlib import Path
+
+from harness.run import log, run, succeeds
+from harness.settings import Settings
+
+FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+COMMENT = "printbridge-lab"
+
+
+def _nat_rule(settings: Settings) -> list[str]:
+    return [
+        "POSTROUTING", "-s", str(settings.subnet), "!", "-o", settings.bridge,
+        "-j", "MASQUERADE", "-m", "comment", "--comment", COMMENT,
+    ]
+
+
+def _forward_rules(settings: Settings) -> list[list[str]]:
+    """Let lab traffic through even when the machine's FORWARD policy drops."""
+    return [
+        ["FORWARD", "-i", settings.bridge, "-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"],
+        [
+            "FORWARD", "-o", settings.bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+            "-m", "comment", "--comment", COMMENT, "-j", "ACCEPT",
+        ],
+    ]
+
+
+def _record(settings: Settings) -> Path:
+    return settings.state_dir / "network.json"
+
+
+def namespace(host: str) -> str:
+    return f"pb-{host}"
+
+
+def ensure_bridge(settings: Settings) -> None:
+    """Create the bridge, NAT and forwarding once; later calls are no-ops."""
+    record = _record(settings)
+    if record.exists() and succeeds(["ip", "link", "show", settings.bridge]):
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if not record.exists():
+        record.write_text(json.dumps({"ip_forward": FORWARDING.read_text().strip()}))
+    log(f"creating lab bridge {settings.bridge} ({settings.gateway}/{settings.subnet.prefixlen})")
+    if not succeeds(["ip", "link", "show", settings.bridge]):
+        run(["ip", "link", "add", settings.bridge, "type", "bridge"])
+        run(["ip", "addr", "add", f"{settings.gateway}/{settings.subnet.prefixlen}", "dev", settings.bridge])
+        run(["ip", "link", "set", settings.bridge, "up"])
+    FORWARDING.write_text("1\n")
+    if not succeeds(["iptables", "-t", "nat", "-C", *_nat_rule(settings)]):
+        run(["iptables", "-t", "nat", "-A", *_nat_rule(settings)])
+    for rule in _forward_rules(settings):
+        if not succeeds(["iptables", "-C", *rule]):
+            run(["iptables", "-I", *rule])
+
+
+def remove_bridge(settings: Settings) -> None:
+    """Undo ensure_bridge; safe to call when parts are already gone."""
+    while succeeds(["iptables", "-t", "nat", "-D", *_nat_rule(settings)]):
+        pass
+    for rule in _forward_rules(settings):
+        while succeeds(["iptables", "-D", *rule]):
+            pass
+    if succeeds(["ip", "link", "show", settings.bridge]):
+        run(["ip", "link", "del", settings.bridge])
+    record = _record(settings)
+    if record.exists():
+        FORWARDING.write_text(json.loads(record.read_text())["ip_forward"] + "\n")
+        record.unlink()
+    log(f"removed lab bridge {settings.bridge}")
+
+
+def check_address(settings: Settings, address: str) -> ipaddress.IPv4Address:
+    """Refuse addresses outside the lab subnet or reserved for the bridge."""
+    ip = ipaddress.IPv4Address(address)
+    if ip not in settings.subnet or ip in (settings.gateway, settings.subnet.broadcast_address):
+        raise ValueError(f"{address} is not a host address of the lab subnet {settings.subnet} (gateway excluded)")
+    return ip
+
+
+def add_namespace(settings: Settings, host: str, address: str) -> None:
+    """A namespace whose eth0 sits on the lab bridge with *address*."""
+    ns = namespace(host)
+    veth = f"vpb{zlib.crc32(host.encode()):08x}"
+    run(["ip", "netns", "add", ns])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "link", "set", veth, "master", settings.bridge, "up"])
+    run(["ip", "-n", ns, "addr", "add", f"{address}/{settings.subnet.prefixlen}", "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    run(["ip", "-n", ns, "route", "add", "default", "via", str(settings.gateway)])
+
+
+def remove_namespace(host: str) -> None:
+    """Deleting the namespace also deletes the veth pair that ends in it."""
+    ns = namespace(host)
+    if Path(f"/run/netns/{ns}").exists():
+        run(["ip", "netns", "del", ns])

@@ -1,0 +1,32 @@
+"""Running commands, with failures that say what failed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+
+
+class HarnessError(RuntimeError):
+    """A step of the harness failed; the message says which and why."""
+
+
+def run(cmd: Sequence[str], *, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run *cmd*; on failure raise HarnessError carrying its output."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        output = (proc.stderr or proc.stdout).strip()
+        raise HarnessError(f"{' '.join(cmd)} exited {proc.returncode}: {output}")
+    if not quiet and proc.returncode != 0:
+        print(f"note: {' '.join(cmd)} exited {proc.returncode}", file=sys.stderr)
+    return proc
+
+
+def succeeds(cmd: Sequence[str]) -> bool:
+    """True when *cmd* exits 0; its output is discarded."""
+    return subprocess.run(list(cmd), capture_output=True, check=False).returncode == 0
+
+
+def log(message: str) -> None:
+    """Progress for the person watching; stdout stays free for JSON results."""
+    print(f"[lab] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,3 @@
+"""PrintBridge: the office print server's web app (upload, queue, accounting)."""
+
+__version__ = "0.1.0"
