@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(rootfs.ensure(settings, args.suite))
         elif args.command == "create":
             host = hosts.create(settings, args.name, args.suite, args.address, boot=not args.chroot)
-            print(json.dumps(host.connection(settings)))
+            print(json.dumps(host.chroot_connection(settings) if args.chroot else host.connection(settings)))
         elif args.command == "up":
             host = hosts.load(settings, args.name)
             if host is None or not hosts.running(settings, host) or host.suite != args.suite:

@@ -18,15 +18,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import network, rootfs
-from harness.run import HarnessError, log, run, succeeds
+from harness.run import HarnessError, locked, log, run, succeeds
 from harness.settings import Settings
 
 SSH_OPTIONS = (
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=5",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=5",
 )
 
 # pi-gen's on_chroot mounts these before it runs a stage script in the tree.
@@ -75,6 +80,14 @@ class Host:
             "root": str(self.paths(settings)["root"]),
         }
 
+    def chroot_connection(self, settings: Settings) -> dict[str, str]:
+        """What Ansible needs to converge the prepared tree through the chroot connection."""
+        return {
+            "instance": self.name,
+            "address": str(self.paths(settings)["root"]),
+            "connection": "community.general.chroot",
+        }
+
 
 def load(settings: Settings, name: str) -> Host | None:
     meta = Host.directory(settings, name) / "host.json"
@@ -114,13 +127,21 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
         for key in ("upper", "work", "root"):
             paths[key].mkdir(parents=True, exist_ok=True)
         paths["meta"].write_text(json.dumps(asdict(host)))
-        run([
-            "mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={lower},upperdir={paths['upper']},workdir={paths['work']}", str(paths["root"]),
-        ])
+        run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={lower},upperdir={paths['upper']},workdir={paths['work']}",
+                str(paths["root"]),
+            ]
+        )
         _personalise(settings, host)
-        network.ensure_bridge(settings)
-        network.add_namespace(settings, name, address)
+        with locked(settings.state_dir / ".network.lock"):
+            network.ensure_bridge(settings)
+            network.add_namespace(settings, name, address)
         if boot:
             start(settings, host)
         else:
@@ -168,23 +189,38 @@ def start(settings: Settings, host: Host) -> None:
     with paths["console"].open("ab") as console:
         proc = subprocess.Popen(
             [
-                "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
-                f"--directory={paths['root']}", f"--machine={host.name}",
+                "systemd-nspawn",
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--quiet",
+                f"--directory={paths['root']}",
+                f"--machine={host.name}",
                 f"--network-namespace-path=/run/netns/{network.namespace(host.name)}",
-                "--resolv-conf=copy-host", "--console=read-only",
+                "--resolv-conf=copy-host",
+                "--timezone=off",
+                "--console=read-only",
                 f"--bind={debs}:/var/cache/apt/archives",
             ],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     paths["pid"].write_text(str(proc.pid))
     log(f"booting {host.name} ({host.suite}) at {host.address}")
     wait_ready(settings, host, proc)
 
 
-def ssh(settings: Settings, host: Host, command: str, *, user: str = "root", timeout: int = 60) -> subprocess.CompletedProcess[str]:
+def ssh(
+    settings: Settings, host: Host, command: str, *, user: str = "root", timeout: int = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"{user}@{host.address}", command],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -194,7 +230,8 @@ def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) ->
     console = host.paths(settings)["console"]
     while True:
         if proc.poll() is not None:
-            raise HarnessError(f"{host.name}: systemd-nspawn exited {proc.returncode}; see {console}")
+            tail = console.read_text(errors="replace").strip().splitlines()[-5:]
+            raise HarnessError(f"{host.name}: systemd-nspawn exited {proc.returncode}: {' / '.join(tail)}")
         try:
             with socket.create_connection((host.address, 22), timeout=2):
                 break
@@ -261,11 +298,12 @@ def destroy(settings: Settings, name: str) -> None:
     root = base / "root"
     if _is_mounted(root):
         run(["umount", "--recursive", str(root)])
-    network.remove_namespace(name)
-    if base.exists():
-        run(["rm", "-rf", "--one-file-system", str(base)])
-    if not names(settings):
-        network.remove_bridge(settings)
+    with locked(settings.state_dir / ".network.lock"):
+        network.remove_namespace(name)
+        if base.exists():
+            run(["rm", "-rf", "--one-file-system", str(base)])
+        if not names(settings):
+            network.remove_bridge(settings)
     log(f"destroyed {name}")
 
 

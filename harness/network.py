@@ -21,8 +21,18 @@ COMMENT = "printbridge-lab"
 
 def _nat_rule(settings: Settings) -> list[str]:
     return [
-        "POSTROUTING", "-s", str(settings.subnet), "!", "-o", settings.bridge,
-        "-j", "MASQUERADE", "-m", "comment", "--comment", COMMENT,
+        "POSTROUTING",
+        "-s",
+        str(settings.subnet),
+        "!",
+        "-o",
+        settings.bridge,
+        "-j",
+        "MASQUERADE",
+        "-m",
+        "comment",
+        "--comment",
+        COMMENT,
     ]
 
 
@@ -31,8 +41,19 @@ def _forward_rules(settings: Settings) -> list[list[str]]:
     return [
         ["FORWARD", "-i", settings.bridge, "-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"],
         [
-            "FORWARD", "-o", settings.bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
-            "-m", "comment", "--comment", COMMENT, "-j", "ACCEPT",
+            "FORWARD",
+            "-o",
+            settings.bridge,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-m",
+            "comment",
+            "--comment",
+            COMMENT,
+            "-j",
+            "ACCEPT",
         ],
     ]
 

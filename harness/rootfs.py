@@ -8,15 +8,12 @@ and architecture and shared by debootstrap and by apt inside the hosts.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from harness.run import log, run
+from harness.run import locked, log, run
 from harness.settings import Settings
 
 # Bump when the build steps below change in a way the key cannot see.
@@ -68,37 +65,30 @@ def debs_dir(settings: Settings, suite: str, arch: str) -> Path:
     return path
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise builds of one tree between concurrent harness runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def ensure(settings: Settings, suite: str, arch: str = "amd64") -> Path:
     """Return the cached tree for *suite*, building it first when missing."""
     if suite not in SUITES:
         raise ValueError(f"unsupported suite {suite!r}; choose one of {', '.join(SUITES)}")
     name = f"{suite}-{arch}-{cache_key(suite, arch, settings.mirror)}"
     tree = settings.cache_dir / "rootfs" / name
-    with _locked(settings.cache_dir / "rootfs" / f".{name}.lock"):
+    with locked(settings.cache_dir / "rootfs" / f".{name}.lock"):
         if tree.is_dir():
             return tree
         partial = tree.with_name(f".{name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         log(f"building {suite}/{arch} root filesystem (cached as {tree.name})")
-        run([
-            "debootstrap",
-            "--variant=minbase",
-            f"--arch={arch}",
-            f"--include={','.join(PACKAGES)}",
-            f"--cache-dir={debs_dir(settings, suite, arch)}",
-            suite,
-            str(partial),
-            settings.mirror,
-        ])
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--arch={arch}",
+                f"--include={','.join(PACKAGES)}",
+                f"--cache-dir={debs_dir(settings, suite, arch)}",
+                suite,
+                str(partial),
+                settings.mirror,
+            ]
+        )
         _finish(partial, suite, settings.mirror)
         partial.rename(tree)
         return tree

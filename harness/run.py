@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class HarnessError(RuntimeError):
@@ -30,3 +33,12 @@ def succeeds(cmd: Sequence[str]) -> bool:
 def log(message: str) -> None:
     """Progress for the person watching; stdout stays free for JSON results."""
     print(f"[lab] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on *path* (made if missing) between harness processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
