@@ -73,7 +73,7 @@ make_venv() {
     rm -rf "$PB_VENV"
     "$python" -m venv "$PB_VENV"
     "$PB_VENV/bin/pip" install -q --upgrade pip
-    "$PB_VENV/bin/pip" install -q -e "$PB_ROOT[dev]" || die "installing the Python toolchain failed"
+    "$PB_VENV/bin/pip" install -q -e "${PB_ROOT}[dev]" || die "installing the Python toolchain failed"
     echo "$stamp" >"$PB_VENV/.stamp"
   fi
   export PATH="$PB_VENV/bin:$PATH"

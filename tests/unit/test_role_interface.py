@@ -1,0 +1,75 @@
+"""Role interfaces: every public variable is documented, specified and validated."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = sorted(p.parent.parent for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
+
+
+def load(path):
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_defaults_match_argument_specs(role):
+    defaults = load(role / "defaults/main.yml")
+    options = load(role / "meta/argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options)
+    assert all(name.startswith(f"{role.name}_") for name in defaults)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_default_is_commented(role):
+    lines = (role / "defaults/main.yml").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"^[a-z]\w*:", line):
+            assert lines[number - 1].startswith("#"), f"{line.split(':')[0]} has no comment above it"
+
+
+def converge_localhost_check_mode(tmp_path, extra_vars):
+    """Apply the base role to this machine in check mode: it must fail in validation."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [base]\n"
+    )
+    varfile = tmp_path / "vars.yml"
+    varfile.write_text(yaml.safe_dump(extra_vars))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", "localhost,", str(playbook), "-e", f"@{varfile}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+
+
+GOOD_ADMIN = {"name": "pbadmin", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPTL test"]}
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"base_admin_users": "pbadmin"}, "base_admin_users"),
+        ({"base_admin_users": [{"ssh_keys": ["k"]}]}, "name"),
+        ({"base_admin_users": [{**GOOD_ADMIN, "state": "gone"}]}, "state"),
+        ({"base_admin_users": [GOOD_ADMIN], "base_timesync_enabled": "often"}, "base_timesync_enabled"),
+        ({"base_admin_users": [GOOD_ADMIN], "base_apt_cache_valid_time": "hourly"}, "base_apt_cache_valid_time"),
+        ({"base_admin_users": [GOOD_ADMIN], "base_packages": {"sudo": 1}}, "base_packages"),
+        ({"base_admin_users": []}, "at least one administrator"),
+        ({"base_admin_users": [{"name": "pbadmin"}]}, "at least one administrator"),
+        ({"base_admin_users": [{**GOOD_ADMIN, "state": "absent"}]}, "at least one administrator"),
+    ],
+    ids=["not-a-list", "no-name", "bad-state", "bool", "int", "list", "no-admins", "no-keys", "only-absent"],
+)
+def test_wrong_inventory_is_refused_with_a_clear_error(tmp_path, extra_vars, message):
+    result = converge_localhost_check_mode(tmp_path, extra_vars)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    # Refused before any task that could touch the machine ran.
+    assert "changed=0" in result.stdout
+    assert "TASK [base : Write the apt policy]" not in result.stdout
