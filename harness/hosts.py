@@ -36,10 +36,10 @@ SSH_OPTIONS = (
 
 # pi-gen's on_chroot mounts these before it runs a stage script in the tree.
 CHROOT_MOUNTS = (
-    ("proc", "proc", ["-t", "proc", "proc"]),
-    ("dev", "dev", ["--bind", "/dev"]),
-    ("dev/pts", "dev/pts", ["--bind", "/dev/pts"]),
-    ("sys", "sys", ["--bind", "/sys"]),
+    ("proc", ["-t", "proc", "proc"]),
+    ("dev", ["--bind", "/dev"]),
+    ("dev/pts", ["--bind", "/dev/pts"]),
+    ("sys", ["--bind", "/sys"]),
 )
 
 BOOT_TIMEOUT = 120
@@ -165,7 +165,7 @@ def _personalise(settings: Settings, host: Host) -> None:
 
 def mount_chroot(settings: Settings, host: Host) -> None:
     root = host.paths(settings)["root"]
-    for target, _, args in CHROOT_MOUNTS:
+    for target, args in CHROOT_MOUNTS:
         if not _is_mounted(root / target):
             run(["mount", *args, str(root / target)])
     archives = root / "var/cache/apt/archives"
@@ -175,7 +175,7 @@ def mount_chroot(settings: Settings, host: Host) -> None:
 
 def umount_chroot(settings: Settings, host: Host) -> None:
     root = host.paths(settings)["root"]
-    targets = [root / "var/cache/apt/archives"] + [root / t for t, _, _ in reversed(CHROOT_MOUNTS)]
+    targets = [root / "var/cache/apt/archives"] + [root / t for t, _ in reversed(CHROOT_MOUNTS)]
     for target in targets:
         if _is_mounted(target):
             run(["umount", "--recursive", str(target)])
@@ -212,11 +212,10 @@ def start(settings: Settings, host: Host) -> None:
     wait_ready(settings, host, proc)
 
 
-def ssh(
-    settings: Settings, host: Host, command: str, *, user: str = "root", timeout: int = 60
-) -> subprocess.CompletedProcess[str]:
+def ssh(settings: Settings, host: Host, command: str, *, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    """Run *command* on the host as root with the lab key."""
     return subprocess.run(
-        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"{user}@{host.address}", command],
+        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"root@{host.address}", command],
         capture_output=True,
         text=True,
         timeout=timeout,

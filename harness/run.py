@@ -14,14 +14,12 @@ class HarnessError(RuntimeError):
     """A step of the harness failed; the message says which and why."""
 
 
-def run(cmd: Sequence[str], *, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+def run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """Run *cmd*; on failure raise HarnessError carrying its output."""
     proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
+    if proc.returncode != 0:
         output = (proc.stderr or proc.stdout).strip()
         raise HarnessError(f"{' '.join(cmd)} exited {proc.returncode}: {output}")
-    if not quiet and proc.returncode != 0:
-        print(f"note: {' '.join(cmd)} exited {proc.returncode}", file=sys.stderr)
     return proc
 
 

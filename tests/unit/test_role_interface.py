@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 ROLES = sorted(p.parent.parent for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 
 
@@ -36,15 +37,17 @@ def test_every_default_is_commented(role):
 def converge_localhost_check_mode(tmp_path, extra_vars):
     """Apply the base role to this machine in check mode: it must fail in validation."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [base]\n"
-    )
+    playbook.write_text("- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [base]\n")
     varfile = tmp_path / "vars.yml"
     varfile.write_text(yaml.safe_dump(extra_vars))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "--check", "-i", "localhost,", str(playbook), "-e", f"@{varfile}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        [ANSIBLE_PLAYBOOK, "--check", "-i", "localhost,", str(playbook), "-e", f"@{varfile}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
