@@ -5,18 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SSH = [
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=10",
-]
+from harness.hosts import SSH_OPTIONS
 
 
 def test_host_booted_cleanly(host):
@@ -105,7 +94,7 @@ def test_admin_signs_in_with_key_and_uses_sudo(hostvars):
     result = subprocess.run(
         [
             "ssh",
-            *SSH,
+            *SSH_OPTIONS,
             "-i",
             hostvars["ansible_private_key_file"],
             f"pbadmin@{hostvars['ansible_host']}",
