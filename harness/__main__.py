@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from harness import hosts, rootfs
+from harness import hosts, peers, rootfs
 from harness.run import HarnessError
 from harness.settings import load
 
@@ -17,10 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_rootfs = sub.add_parser("rootfs", help="build (or reuse) the cached root filesystem of a suite")
     p_rootfs.add_argument("suite", choices=rootfs.SUITES)
+    p_rootfs.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in the tree")
     p_create = sub.add_parser("create", help="create a host; prints its connection as JSON")
     p_create.add_argument("name")
     p_create.add_argument("--suite", choices=rootfs.SUITES, default="trixie")
     p_create.add_argument("--address", required=True, help="an address of the lab subnet")
+    p_create.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in its tree")
     p_create.add_argument(
         "--chroot", action="store_true", help="prepare the tree for the chroot (image) path instead of booting it"
     )
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--address", required=True, help="an address of the lab subnet")
     p_boot = sub.add_parser("boot", help="boot a host prepared with --chroot")
     p_boot.add_argument("name")
+    p_peer = sub.add_parser("peer", help="a bare network namespace on the lab bridge (an office PC)")
+    p_peer.add_argument("name")
+    p_peer.add_argument("--address", required=True, help="an address of the lab subnet")
     p_destroy = sub.add_parser("destroy", help="stop and remove hosts, and the lab network with the last one")
     p_destroy.add_argument("names", nargs="*")
     p_destroy.add_argument("--all", action="store_true")
@@ -42,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load()
     try:
         if args.command == "rootfs":
-            print(rootfs.ensure(settings, args.suite))
+            print(rootfs.ensure(settings, args.suite, extra=tuple(args.extra)))
         elif args.command == "create":
-            host = hosts.create(settings, args.name, args.suite, args.address, boot=not args.chroot)
+            host = hosts.create(
+                settings, args.name, args.suite, args.address, boot=not args.chroot, extra=tuple(args.extra)
+            )
             print(json.dumps(host.chroot_connection(settings) if args.chroot else host.connection(settings)))
         elif args.command == "up":
             host = hosts.load(settings, args.name)
@@ -58,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise HarnessError(f"no host {args.name}")
             hosts.start(settings, host)
             print(json.dumps(host.connection(settings)))
+        elif args.command == "peer":
+            print(json.dumps(peers.create(settings, args.name, args.address)))
         elif args.command == "destroy":
-            for name in hosts.names(settings) if args.all else args.names:
-                hosts.destroy(settings, name)
+            for name in (hosts.names(settings) + peers.names(settings)) if args.all else args.names:
+                if not peers.destroy(settings, name):
+                    hosts.destroy(settings, name)
             if args.all:
                 hosts.sweep(settings)
         elif args.command == "list":

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import network, rootfs
-from harness.run import HarnessError, locked, log, run, succeeds
+from harness.run import HarnessError, alive, locked, log, run, succeeds
 from harness.settings import Settings
 
 SSH_OPTIONS = (
@@ -110,7 +110,7 @@ def _ensure_ssh_key(settings: Settings) -> None:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "printbridge-lab", "-f", str(settings.ssh_key)])
 
 
-def create(settings: Settings, name: str, suite: str, address: str, *, boot: bool) -> Host:
+def create(settings: Settings, name: str, suite: str, address: str, *, boot: bool, extra: tuple[str, ...] = ()) -> Host:
     """Make host *name*; on any failure remove what was made and re-raise."""
     if load(settings, name) is not None:
         raise HarnessError(f"host {name} exists already; destroy it first")
@@ -119,7 +119,7 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
         host = load(settings, other)
         if host is not None and host.address == address:
             raise HarnessError(f"address {address} is taken by host {other}")
-    lower = rootfs.ensure(settings, suite)
+    lower = rootfs.ensure(settings, suite, extra=extra)
     _ensure_ssh_key(settings)
     host = Host(name=name, suite=suite, arch="amd64", address=address, lower=str(lower))
     paths = host.paths(settings)
@@ -248,7 +248,7 @@ def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) ->
 def running(settings: Settings, host: Host) -> bool:
     """True when the host's nspawn runs and it answers over SSH."""
     pidfile = host.paths(settings)["pid"]
-    if not pidfile.exists() or not _alive(int(pidfile.read_text())):
+    if not pidfile.exists() or not alive(int(pidfile.read_text()), "systemd-nspawn"):
         return False
     return ssh(settings, host, "true", timeout=15).returncode == 0
 
@@ -259,32 +259,17 @@ def stop(settings: Settings, host: Host) -> None:
     if not pidfile.exists():
         return
     pid = int(pidfile.read_text())
-    if _alive(pid):
+    if alive(pid, "systemd-nspawn"):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid, "systemd-nspawn") and time.monotonic() < deadline:
             time.sleep(0.25)
-        if _alive(pid):
+        if alive(pid, "systemd-nspawn"):
             log(f"{host.name}: no clean poweroff within 30s, killing")
             os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
+            while alive(pid, "systemd-nspawn"):
                 time.sleep(0.1)
     pidfile.unlink()
-
-
-def _alive(pid: int) -> bool:
-    """True while *pid* runs and is a systemd-nspawn (a reused pid is not ours)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    if not cmdline.startswith(b"systemd-nspawn"):
-        return False
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except OSError:
-        return False
-    return status != "Z"
 
 
 def destroy(settings: Settings, name: str) -> None:
@@ -301,8 +286,7 @@ def destroy(settings: Settings, name: str) -> None:
         network.remove_namespace(name)
         if base.exists():
             run(["rm", "-rf", "--one-file-system", str(base)])
-        if not names(settings):
-            network.remove_bridge(settings)
+        network.release(settings)
     log(f"destroyed {name}")
 
 

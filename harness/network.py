@@ -129,3 +129,11 @@ def remove_namespace(host: str) -> None:
     ns = namespace(host)
     if Path(f"/run/netns/{ns}").exists():
         run(["ip", "netns", "del", ns])
+
+
+def release(settings: Settings) -> None:
+    """The last host or peer out removes the bridge (call with the network lock held)."""
+    for directory in (settings.hosts_dir, settings.peers_dir):
+        if directory.is_dir() and any(directory.iterdir()):
+            return
+    remove_bridge(settings)

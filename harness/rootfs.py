@@ -65,11 +65,12 @@ def debs_dir(settings: Settings, suite: str, arch: str) -> Path:
     return path
 
 
-def ensure(settings: Settings, suite: str, arch: str = "amd64") -> Path:
-    """Return the cached tree for *suite*, building it first when missing."""
+def ensure(settings: Settings, suite: str, arch: str = "amd64", extra: tuple[str, ...] = ()) -> Path:
+    """Return the cached tree for *suite* (with *extra* packages), building it first when missing."""
     if suite not in SUITES:
         raise ValueError(f"unsupported suite {suite!r}; choose one of {', '.join(SUITES)}")
-    name = f"{suite}-{arch}-{cache_key(suite, arch, settings.mirror)}"
+    packages = (*PACKAGES, *extra)
+    name = f"{suite}-{arch}-{cache_key(suite, arch, settings.mirror, packages)}"
     tree = settings.cache_dir / "rootfs" / name
     with locked(settings.cache_dir / "rootfs" / f".{name}.lock"):
         if tree.is_dir():
@@ -82,7 +83,7 @@ def ensure(settings: Settings, suite: str, arch: str = "amd64") -> Path:
                 "debootstrap",
                 "--variant=minbase",
                 f"--arch={arch}",
-                f"--include={','.join(PACKAGES)}",
+                f"--include={','.join(packages)}",
                 f"--cache-dir={debs_dir(settings, suite, arch)}",
                 suite,
                 str(partial),

@@ -28,6 +28,10 @@ class Settings:
         return self.state_dir / "hosts"
 
     @property
+    def peers_dir(self) -> Path:
+        return self.state_dir / "peers"
+
+    @property
     def ssh_key(self) -> Path:
         """Private key the controller uses to reach lab hosts as root."""
         return self.state_dir / "id_ed25519"

@@ -14,6 +14,7 @@ export ANSIBLE_CONFIG=$PB_ROOT/ansible.cfg
 PB_APT_PACKAGES=(
   debootstrap systemd-container iproute2 iptables openssh-client rsync
   ca-certificates git gcc libcups2-dev python3-dev python3-venv shellcheck
+  cups-client cups-ipp-utils cups-ppdc
 )
 
 die() {
