@@ -115,6 +115,9 @@ def add_namespace(settings: Settings, host: str, address: str) -> None:
     """A namespace whose eth0 sits on the lab bridge with *address*."""
     ns = namespace(host)
     veth = f"vpb{zlib.crc32(host.encode()):08x}"
+    # A namespace that was still held open when its host went leaves the veth behind.
+    if succeeds(["ip", "link", "show", veth]):
+        run(["ip", "link", "del", veth])
     run(["ip", "netns", "add", ns])
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
     run(["ip", "link", "set", veth, "master", settings.bridge, "up"])

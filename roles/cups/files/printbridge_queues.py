@@ -83,11 +83,20 @@ class Reconciler:
         self.state = state
         self.check = check
         self.changes: list[str] = []
+        self.failed: list[str] = []
 
     def change(self, what: str, action: Any, *args: Any) -> None:
-        self.changes.append(what)
         if not self.check:
             action(*args)
+        self.changes.append(what)
+
+    def attempt(self, name: str, step: Any, *args: Any) -> None:
+        """Run one queue's or class's step; one unreachable printer must not
+        keep the others from being set up."""
+        try:
+            step(*args)
+        except (cups.IPPError, ValueError) as error:
+            self.failed.append(f"{name}: {error}")
 
     def attributes(self, name: str) -> dict[str, Any]:
         return self.conn.getPrinterAttributes(name, requested_attributes=[*ATTRIBUTES, "all"])
@@ -104,10 +113,10 @@ class Reconciler:
             if name not in wanted_printers and name in existing and name not in existing_classes:
                 self.change(f"delete queue {name}", self.conn.deletePrinter, name)
         for printer in wanted_printers.values():
-            self.printer(printer, existing)
+            self.attempt(printer["name"], self.printer, printer, existing)
         existing_classes = self.conn.getClasses() if not self.check else existing_classes
         for klass in wanted_classes.values():
-            self.klass(klass, existing_classes)
+            self.attempt(klass["name"], self.klass, klass, existing_classes)
         default = self.config.get("default") or None
         if default and self.conn.getDefault() != default:
             self.change(f"set default {default}", self.conn.setDefault, default)
@@ -140,7 +149,9 @@ class Reconciler:
         self.options(name, printer["options"])
 
     def add(self, name: str, device: str, enabled: bool, kwargs: dict[str, str]) -> None:
-        self.conn.addPrinter(name, device=device, **kwargs)
+        # A driverless queue asks the printer at the bare URI; CUPS's own URI
+        # options (?waitjob=..., ?contimeout=...) are set right after.
+        self.conn.addPrinter(name, device=device.split("?", 1)[0], **kwargs)
         if enabled:
             self.conn.enablePrinter(name)
             self.conn.acceptJobs(name)
@@ -232,13 +243,16 @@ def save_state(state: dict[str, Any]) -> None:
 def apply(check: bool) -> int:
     config = json.loads(CONFIG.read_text())
     state = load_state()
-    changes = Reconciler(connect(), config, state, check).run()
+    reconciler = Reconciler(connect(), config, state, check)
+    changes = reconciler.run()
     if not check:
         save_state(state)
     for change in changes:
         say(("would " if check else "") + change)
+    for failure in reconciler.failed:
+        say(f"failed: {failure}")
     print(json.dumps(changes))
-    return 0
+    return 1 if reconciler.failed else 0
 
 
 def queues(conn: cups.Connection) -> dict[str, dict[str, Any]]:
