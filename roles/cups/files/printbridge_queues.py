@@ -49,7 +49,6 @@ ATTRIBUTES = [
     "requesting-user-name-allowed",
     "printer-is-accepting-jobs",
     "printer-state",
-    "member-names",
 ]
 
 
@@ -99,7 +98,7 @@ class Reconciler:
             self.failed.append(f"{name}: {error}")
 
     def attributes(self, name: str) -> dict[str, Any]:
-        return self.conn.getPrinterAttributes(name, requested_attributes=[*ATTRIBUTES, "all"])
+        return self.conn.getPrinterAttributes(name, requested_attributes=ATTRIBUTES)
 
     def run(self) -> list[str]:
         wanted_printers = {p["name"]: p for p in self.config["printers"]}
@@ -153,8 +152,7 @@ class Reconciler:
         # options (?waitjob=..., ?contimeout=...) are set right after.
         self.conn.addPrinter(name, device=device.split("?", 1)[0], **kwargs)
         if enabled:
-            self.conn.enablePrinter(name)
-            self.conn.acceptJobs(name)
+            resume(self.conn, name)
 
     def options(self, name: str, options: dict[str, Any]) -> None:
         """Default choices of the queue's driver (PPD) options, e.g. Duplex=DuplexNoTumble.
@@ -208,8 +206,7 @@ class Reconciler:
             self.change(f"{name}: disable", self.disable_queue, name)
 
     def resume_queue(self, name: str) -> None:
-        self.conn.enablePrinter(name)
-        self.conn.acceptJobs(name)
+        resume(self.conn, name)
 
     def disable_queue(self, name: str) -> None:
         self.conn.disablePrinter(name)
@@ -222,13 +219,18 @@ class Reconciler:
         for member in sorted(members - current):
             self.change(f"class {name}: add {member}", self.conn.addPrinterToClass, member, name)
         if name not in existing and not self.check:
-            self.conn.enablePrinter(name)
-            self.conn.acceptJobs(name)
+            resume(self.conn, name)
         for member in sorted(current - members):
             self.change(f"class {name}: remove {member}", self.conn.deletePrinterFromClass, member, name)
         if self.check and name not in existing:
             return
         self.common(name, klass, self.attributes(name))
+
+
+def resume(conn: cups.Connection, name: str) -> None:
+    """Enable a queue and let it accept jobs."""
+    conn.enablePrinter(name)
+    conn.acceptJobs(name)
 
 
 def load_state() -> dict[str, Any]:
@@ -321,8 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             conn.cancelAllJobs(name=args.queue)
             say(f"cancelled every job on {args.queue}")
         else:
-            conn.enablePrinter(args.queue)
-            conn.acceptJobs(args.queue)
+            resume(conn, args.queue)
             say(f"resumed {args.queue}")
     except (cups.IPPError, RuntimeError, OSError, KeyError, ValueError) as error:
         say(f"printbridge-queues {args.command}: {error}")
