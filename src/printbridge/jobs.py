@@ -1,0 +1,41 @@
+"""The user's own jobs (live), their history, and hold/release/cancel/reprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from printbridge.auth import login_required
+from printbridge.context import call
+from printbridge.gateway_client import GatewayError
+
+bp = Blueprint("jobs", __name__)
+ACTIONS = {"hold": "held", "release": "released", "cancel": "cancelled", "reprint": "sent again"}
+
+
+@bp.route("/jobs")
+@login_required
+def mine() -> Any:
+    return render_template("jobs.html", jobs=call("jobs", which="not-completed"), printers=call("printers"))
+
+
+@bp.route("/jobs/history")
+@login_required
+def history() -> Any:
+    return render_template("history.html", jobs=call("jobs", which="completed"))
+
+
+@bp.route("/jobs/<int:job_id>/<any(hold, release, cancel, reprint):action>", methods=["POST"])
+@login_required
+def act(job_id: int, action: str) -> Any:
+    back = url_for("jobs.history") if action == "reprint" else url_for("jobs.mine")
+    try:
+        call(action, job_id=job_id)
+    except GatewayError as error:
+        flash(f"Job {job_id}: {error.message}", "error")
+        if request.form.get("back") == "admin":
+            return redirect(url_for("admin.index")), 303
+        return redirect(back), 303
+    flash(f"Job {job_id} was {ACTIONS[action]}.", "success")
+    return redirect(url_for("admin.index") if request.form.get("back") == "admin" else back), 303

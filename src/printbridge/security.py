@@ -1,0 +1,67 @@
+"""Response headers for a strict browser policy, and errors shown as pages or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from printbridge.context import cfg
+from printbridge.gateway_client import GatewayError
+from printbridge.uploads import UploadError
+
+# No inline scripts or styles anywhere, so everything can be 'self'.
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(headers)
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(GatewayError, gateway_error)
+    app.register_error_handler(UploadError, upload_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.context_processor(lambda: {"site_name": cfg()["site_name"]})
+
+
+def headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.path.startswith(("/api/", "/healthz")) or response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def failure(status: int, code: str, message: str) -> Any:
+    if request.path.startswith("/api/"):
+        return jsonify(error=code, message=message), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def csrf_error(error: CSRFError) -> Any:
+    return failure(
+        400,
+        "csrf",
+        f"The form had expired or was not sent from this site ({error.description}). Reload the page and try again.",
+    )
+
+
+def gateway_error(error: GatewayError) -> Any:
+    return failure(error.status, error.code, error.message)
+
+
+def upload_error(error: UploadError) -> Any:
+    return failure(error.status, "upload", error.message)
+
+
+def http_error(error: HTTPException) -> Any:
+    messages = {
+        403: "You are not allowed to see this page.",
+        404: "There is nothing at this address.",
+        413: "The upload is too large.",
+    }
+    return failure(error.code or 500, "http", messages.get(error.code or 500, error.description or "Error"))

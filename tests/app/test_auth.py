@@ -1,0 +1,118 @@
+"""Sign-in through PAM, lockout, logout, idle expiry, CSRF, cookies and headers."""
+
+import time
+
+from conftest import BASE, Browser
+
+
+def test_login_ok_sets_a_strict_session_cookie(browser, users):
+    response = browser.login("alice", users["alice"])
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
+        assert flag in cookie
+    assert browser.user == "alice"
+    assert browser.get("/print").status_code == 200
+
+
+def test_wrong_password_refused(browser, users):
+    response = browser.login("alice", users["alice"] + "x")
+    assert response.status_code == 401
+    assert "password is wrong" in response.get_data(as_text=True)
+    assert browser.user is None
+
+
+def test_non_member_refused_with_the_same_message(browser, users):
+    response = browser.login("bob", users["bob"])
+    assert response.status_code == 401
+    assert "password is wrong, or this account may not print here" in response.get_data(as_text=True)
+    assert browser.user is None
+
+
+def test_lockout_after_failures_even_with_the_right_password(browser, users):
+    for _ in range(3):
+        assert browser.login("alice", "wrong").status_code == 401
+    response = browser.login("alice", users["alice"])
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.get_data(as_text=True)
+
+
+def test_lockout_is_shared_between_app_instances(make_app, users):
+    """Two apps on one state folder stand for two gunicorn workers."""
+    first, second = Browser(make_app()), Browser(make_app())
+    for _ in range(3):
+        first.login("carol", "wrong")
+    assert second.login("carol", users["carol"]).status_code == 429
+
+
+def test_lockout_per_client_address(app, users):
+    attacker = Browser(app)
+    attacker.client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.7"
+    for name in ("u1", "u2", "u3"):
+        attacker.login(name, "wrong")
+    assert attacker.login("alice", users["alice"]).status_code == 429
+    colleague = Browser(app)
+    colleague.client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.8"
+    assert colleague.login("alice", users["alice"]).status_code == 302
+
+
+def test_logout_clears_the_session(login):
+    browser = login("alice")
+    assert browser.post("/logout").status_code == 302
+    assert browser.user is None
+    assert browser.get("/jobs").status_code == 302
+
+
+def test_idle_session_expires(login):
+    browser = login("alice")
+    with browser.client.session_transaction(base_url=BASE) as session:
+        session["seen"] = time.time() - 16 * 60
+    response = browser.get("/jobs")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+    assert browser.user is None
+    assert "signed out after a period of inactivity" in browser.get("/login").get_data(as_text=True)
+
+
+def test_activity_keeps_the_session(login):
+    browser = login("alice")
+    with browser.client.session_transaction(base_url=BASE) as session:
+        session["seen"] = time.time() - 10 * 60
+    assert browser.get("/jobs").status_code == 200
+    with browser.client.session_transaction(base_url=BASE) as session:
+        assert time.time() - session["seen"] < 60
+
+
+def test_csrf_missing_is_refused(browser, users, login):
+    response = browser.post("/login", {"username": "alice", "password": users["alice"]}, csrf=False)
+    assert response.status_code == 400
+    signed_in = login("alice")
+    assert signed_in.post("/logout", csrf=False).status_code == 400
+    response = signed_in.api("POST", "/api/v1/jobs/1/cancel", csrf=False)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "csrf"
+
+
+def test_login_redirects_only_within_the_site(browser, users):
+    response = browser.login("alice", users["alice"], next="https://evil.example/")
+    assert response.headers["Location"].endswith("/print")
+    browser2 = Browser(browser.app)
+    response = browser2.login("alice", users["alice"], next="/jobs/history")
+    assert response.headers["Location"].endswith("/jobs/history")
+
+
+def test_security_headers(browser):
+    response = browser.get("/login")
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "<script>" not in response.get_data(as_text=True)
+    assert " style=" not in response.get_data(as_text=True)
+
+
+def test_pages_need_login(browser):
+    for path in ("/print", "/jobs", "/jobs/history", "/admin/"):
+        assert browser.get(path).status_code == 302
+    assert browser.get("/api/v1/jobs").status_code == 401
+    assert browser.get("/guide").status_code == 200
