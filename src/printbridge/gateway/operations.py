@@ -6,6 +6,7 @@ with PeerCred: cupsd sees the child's uid, so its policy applies to the user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -221,8 +222,22 @@ def job_summary(job_id: int, attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sign_in(conn: cups.Connection) -> None:
+    """Make the connection authenticated before asking for jobs.
+
+    cupsd shows a job's private values (name, owner) only to an authenticated
+    owner or admin, but Get-Jobs itself needs no authentication, so libcups
+    would never send any. A GET of /admin/conf/ (protected in every cupsd.conf)
+    makes cupsd ask; libcups answers with PeerCred and keeps the credentials for
+    the connection's later requests. The GET itself changes nothing."""
+    # 403 for users outside SystemGroup: the credentials are kept all the same.
+    with contextlib.suppress(cups.HTTPError):
+        conn.getFile("/admin/conf/", "/dev/null")
+
+
 def jobs(user: str, which: str, all_users: bool) -> list[dict[str, Any]]:
     def work(conn: cups.Connection) -> list[dict[str, Any]]:
+        sign_in(conn)
         found = conn.getJobs(which_jobs=which, my_jobs=not all_users, requested_attributes=JOB_ATTRIBUTES)
         return [job_summary(job_id, attrs) for job_id, attrs in sorted(found.items(), reverse=True)]
 

@@ -1,0 +1,121 @@
+"""Printing: options checked against the printer, jobs complete at the printer as the user."""
+
+import cups
+import pytest
+from conftest import PARKED, QUEUE, session_uploads, upload, wait_job
+
+
+def job_attributes(job_id):
+    """What cupsd recorded, asked as root over the local socket (the tests' own view, not the app's).
+
+    The GET first makes the connection authenticated, or cupsd hides the job's private values."""
+    conn = cups.Connection()
+    conn.getFile("/admin/conf/", "/dev/null")
+    return conn.getJobAttributes(job_id)
+
+
+def test_print_form_offers_the_printers_capabilities(login, pdf_file):
+    browser = login("alice")
+    upload(browser, pdf_file(pages=2))
+    page = browser.get(f"/print?printer={QUEUE}").get_data(as_text=True)
+    assert 'value="two-sided-long-edge"' in page
+    assert 'value="iso_a4_210x297mm"' in page
+    assert "E-mail me when done (alice@office.test)" in page
+
+
+def test_submit_completes_as_the_user_with_options(login, gateway, pdf_file, spool_dir, clean_queues):
+    browser = login("alice")
+    upload(browser, pdf_file(pages=3, name="minutes.pdf"))
+    (token,) = session_uploads(browser)
+    form = {
+        "printer": QUEUE,
+        "uploads": token,
+        "copies": "2",
+        "page-ranges": "1-2",
+        "sides": "two-sided-long-edge",
+        "media": "iso_a4_210x297mm",
+    }
+    response = browser.post("/print/submit", form)
+    assert response.status_code == 302
+    page = browser.get("/jobs").get_data(as_text=True)
+    assert "“minutes.pdf” was sent to laser as job" in page
+    job_id = int(page.split("was sent to laser as job ")[1].split(".")[0])
+    assert not (spool_dir / f"{token}.pdf").exists()
+    done = wait_job(gateway, "carol", job_id, ("completed",))
+    assert done["owner"] == "alice"
+    attrs = job_attributes(job_id)
+    assert attrs["job-originating-user-name"] == "alice"
+    assert attrs["copies"] == 2
+    assert attrs["sides"] == "two-sided-long-edge"
+    assert attrs["media"] == "iso_a4_210x297mm"
+    assert attrs["page-ranges"] in ((1, 2), [(1, 2)])
+    history = browser.get("/jobs/history").get_data(as_text=True)
+    assert "minutes.pdf" in history
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("copies", "0", "Copies must be a whole number"),
+        ("copies", "1000000", "Copies must be a whole number"),
+        ("copies", "two", "Copies must be a whole number"),
+        ("sides", "three-sided", "is not offered by this printer"),
+        ("media", "na_tabloid_fake", "is not offered by this printer"),
+        ("print-color-mode", "sepia", "is not offered by this printer"),
+        ("page-ranges", "3-1", "outside the document"),
+        ("page-ranges", "1-9", "outside the document"),
+        ("page-ranges", "1;rm", "Pages must look like"),
+    ],
+)
+def test_invalid_options_refused(login, pdf_file, field, value, message):
+    browser = login("alice")
+    upload(browser, pdf_file(pages=3))
+    (token,) = session_uploads(browser)
+    response = browser.post("/print/submit", {"printer": QUEUE, "uploads": token, field: value})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert token in session_uploads(browser)  # nothing was printed, the upload is still there
+
+
+def test_unknown_printer_refused(login, pdf_file):
+    browser = login("alice")
+    upload(browser, pdf_file())
+    (token,) = session_uploads(browser)
+    response = browser.post("/print/submit", {"printer": "nosuch", "uploads": token})
+    assert response.status_code == 400
+    assert "Choose one of the printers offered" in response.get_data(as_text=True)
+
+
+def test_email_notification_subscription(login, gateway, pdf_file, clean_queues):
+    browser = login("alice")
+    upload(browser, pdf_file())
+    (token,) = session_uploads(browser)
+    browser.post("/print/submit", {"printer": PARKED, "uploads": token, "notify": "yes"})
+    (job,) = gateway.call("jobs", user="alice", which="not-completed")
+    subscriptions = cups.Connection().getSubscriptions(f"ipp://localhost/jobs/{job['id']}")
+    assert any(
+        s.get("notify-recipient-uri") == "mailto:alice@office.test"
+        and set(s["notify-events"]) == {"job-completed", "job-stopped"}
+        for s in subscriptions
+    )
+
+
+def test_no_email_offer_without_mail_domain(make_app, users, pdf_file):
+    from conftest import Browser
+
+    browser = Browser(make_app(mail_domain=""))
+    browser.login("alice", users["alice"])
+    upload(browser, pdf_file())
+    assert "E-mail me" not in browser.get("/print").get_data(as_text=True)
+
+
+def test_not_accepting_printer_message(login, pdf_file, clean_queues):
+    import subprocess
+
+    subprocess.run(["cupsreject", QUEUE], check=True)
+    browser = login("alice")
+    upload(browser, pdf_file())
+    (token,) = session_uploads(browser)
+    response = browser.post("/print/submit", {"printer": QUEUE, "uploads": token})
+    assert response.status_code == 409
+    assert "The printer is not accepting jobs." in response.get_data(as_text=True)
