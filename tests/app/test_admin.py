@@ -1,0 +1,76 @@
+"""Administration: refused to ordinary users, allowed to the admin group, CUPS doing the work."""
+
+import pytest
+from conftest import PARKED, QUEUE, print_pdf, wait_job
+
+
+def printer_state(gateway, name):
+    return next(p for p in gateway.call("printers", user="carol") if p["name"] == name)
+
+
+def test_admin_pages_refused_to_alice(login):
+    alice = login("alice")
+    assert alice.get("/admin/").status_code == 403
+    assert alice.post(f"/admin/printers/{QUEUE}/pause").status_code == 403
+    assert alice.api("POST", f"/api/v1/admin/printers/{QUEUE}/pause").status_code == 403
+    assert alice.api("GET", "/api/v1/admin/watchdog").status_code == 403
+    assert "Administration" not in alice.get("/jobs").get_data(as_text=True)
+
+
+def test_admin_page_for_carol(login, pdf_file, clean_queues):
+    alice = login("alice")
+    job_id = print_pdf(alice, pdf_file(name="alice-doc.pdf"), printer=PARKED)
+    page = login("carol").get("/admin/").get_data(as_text=True)
+    assert "Test laser" in page
+    assert "alice-doc.pdf" in page
+    assert f"Purge job {job_id}" in page
+    assert "Recent watchdog actions" in page
+
+
+@pytest.mark.parametrize(
+    ("action", "check"),
+    [
+        ("pause", lambda p: p["state"] == "stopped" and "paused by an administrator" in p["message"]),
+        ("resume", lambda p: p["state"] == "idle"),
+        ("reject", lambda p: not p["accepting"] and "not accepting" in p["message"]),
+        ("accept", lambda p: p["accepting"]),
+    ],
+)
+def test_printer_control(login, gateway, action, check, clean_queues):
+    carol = login("carol")
+    response = carol.post(f"/admin/printers/{QUEUE}/{action}")
+    assert response.status_code == 303
+    assert check(printer_state(gateway, QUEUE))
+
+
+def test_move_and_purge(login, gateway, pdf_file, clean_queues):
+    alice = login("alice")
+    moved = print_pdf(alice, pdf_file(name="move-me.pdf"), printer=PARKED)
+    purged = print_pdf(alice, pdf_file(name="purge-me.pdf"), printer=PARKED)
+    carol = login("carol")
+    assert carol.post(f"/admin/jobs/{moved}/move", {"printer": QUEUE}).status_code == 303
+    done = wait_job(gateway, "alice", moved, ("completed",))
+    assert done["printer"] == QUEUE
+    assert carol.post(f"/admin/jobs/{purged}/purge").status_code == 303
+    assert f"Job {purged} was cancelled and purged." in carol.get("/admin/").get_data(as_text=True)
+    assert all(job["id"] != purged for job in gateway.call("jobs", user="carol", which="all", all_users=True))
+
+
+def test_admin_can_cancel_others_jobs_and_sees_them(login, gateway, pdf_file, clean_queues):
+    job_id = print_pdf(login("alice"), pdf_file(name="a.pdf"), printer=PARKED)
+    carol = login("carol")
+    jobs = carol.api("GET", "/api/v1/jobs?all_users=1").get_json()
+    assert any(job["id"] == job_id and job["owner"] == "alice" for job in jobs)
+    assert carol.api("POST", f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+    assert wait_job(gateway, "carol", job_id, ("cancelled",))
+
+
+def test_all_users_is_ignored_for_non_admins(login, pdf_file, clean_queues):
+    job_id = print_pdf(login("carol"), pdf_file(name="carols.pdf"), printer=PARKED)
+    jobs = login("alice").api("GET", "/api/v1/jobs?all_users=1").get_json()
+    assert all(job["id"] != job_id for job in jobs)
+
+
+def test_watchdog_log_for_admins(gateway):
+    lines = gateway.call("watchdog_log", user="carol")
+    assert isinstance(lines, list)
