@@ -50,7 +50,9 @@ def test_cupsd_runs_and_listens_only_where_it_should(host):
     assert service.is_enabled
     listening = host.check_output("ss -Hlntu | awk '{print $1, $5}'").splitlines()
     ports = {(proto, address.rsplit(":", 1)[1]) for proto, address in (line.split() for line in listening)}
-    assert ports == {("tcp", "22"), ("tcp", "631")}, "only SSH and IPP(S) listen; nothing on UDP 631"
+    assert ports == {("tcp", "22"), ("tcp", "80"), ("tcp", "443"), ("tcp", "631")}, (
+        "only SSH, the web app (HTTPS, and HTTP that redirects) and IPP(S) listen; nothing on UDP 631"
+    )
 
 
 def test_no_printer_discovery(host):

@@ -34,10 +34,10 @@ def test_every_default_is_commented(role):
             assert lines[number - 1].startswith("#"), f"{line.split(':')[0]} has no comment above it"
 
 
-def converge_localhost_check_mode(tmp_path, extra_vars):
-    """Apply the base role to this machine in check mode: it must fail in validation."""
+def converge_localhost_check_mode(tmp_path, extra_vars, role="base"):
+    """Apply a role to this machine in check mode: it must fail in validation."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [base]\n")
+    playbook.write_text(f"- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [{role}]\n")
     varfile = tmp_path / "vars.yml"
     varfile.write_text(yaml.safe_dump(extra_vars))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
@@ -76,3 +76,24 @@ def test_wrong_inventory_is_refused_with_a_clear_error(tmp_path, extra_vars, mes
     # Refused before any task that could touch the machine ran.
     assert "changed=0" in result.stdout
     assert "TASK [base : Write the apt policy]" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"webapp_max_upload_mb": "lots"}, "webapp_max_upload_mb"),
+        ({"webapp_http_redirect": "maybe"}, "webapp_http_redirect"),
+        ({"webapp_print_groups": {"pbprint": 1}}, "webapp_print_groups"),
+        ({"webapp_print_groups": []}, "at least one print group"),
+        ({"webapp_max_pages": 0}, "page limit"),
+        ({"webapp_tls_certificate": "/etc/ssl/site.crt"}, "set together"),
+        ({"webapp_mail_domain": "example.org; rm -rf /"}, "plain mail domain"),
+    ],
+    ids=["int", "bool", "list", "no-groups", "zero-pages", "cert-without-key", "mail-domain"],
+)
+def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
+    result = converge_localhost_check_mode(tmp_path, extra_vars, role="webapp")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "changed=0" in result.stdout
+    assert "TASK [webapp : Install the web app's packages]" not in result.stdout
