@@ -77,11 +77,9 @@ def login() -> Any:
     name = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     keys = (f"user:{name.lower()}", f"addr:{request.remote_addr}")
-    limits = cfg()
     if throttle().locked(*keys):
-        flash(
-            f"Too many failed sign-in attempts. Wait {limits['login_lockout_minutes']} minutes and try again.", "error"
-        )
+        minutes = cfg()["login_lockout_minutes"]
+        flash(f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 429
     try:
         account = gateway().call("authenticate", user=name, password=password)

@@ -29,13 +29,14 @@ def history() -> Any:
 @bp.route("/jobs/<int:job_id>/<any(hold, release, cancel, reprint):action>", methods=["POST"])
 @login_required
 def act(job_id: int, action: str) -> Any:
-    back = url_for("jobs.history") if action == "reprint" else url_for("jobs.mine")
+    if request.form.get("back") == "admin":
+        back = url_for("admin.index")
+    else:
+        back = url_for("jobs.history" if action == "reprint" else "jobs.mine")
     try:
         call(action, job_id=job_id)
     except GatewayError as error:
         flash(f"Job {job_id}: {error.message}", "error")
-        if request.form.get("back") == "admin":
-            return redirect(url_for("admin.index")), 303
-        return redirect(back), 303
-    flash(f"Job {job_id} was {ACTIONS[action]}.", "success")
-    return redirect(url_for("admin.index") if request.form.get("back") == "admin" else back), 303
+    else:
+        flash(f"Job {job_id} was {ACTIONS[action]}.", "success")
+    return redirect(back), 303

@@ -24,6 +24,7 @@ ACTIVE_KEYS = ("/OpenAction", "/AA", "/JS", "/JavaScript", "/EmbeddedFiles", "/E
 # Link actions that only navigate are harmless; every other action (JavaScript, Launch,
 # SubmitForm, ImportData, GoToE, ...) is removed.
 SAFE_ACTIONS = ("/GoTo", "/URI")
+FULL = "The server's upload space is full. Nothing was stored; jobs already queued are not affected. Try again later."
 
 
 class UploadError(Exception):
@@ -59,9 +60,6 @@ def title_from(filename: str | None) -> str:
 
 def disk_full(error: OSError) -> bool:
     return error.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-FULL = "The server's upload space is full. Nothing was stored; jobs already queued are not affected. Try again later."
 
 
 def create(path: Path) -> IO[bytes]:
