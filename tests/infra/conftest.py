@@ -1,6 +1,8 @@
 """Shared fixtures for the checks run on every converged host (molecule verify)."""
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +79,78 @@ def printer(hostvars):
         ).stdout
 
     return run
+
+
+# The web app, seen from the office PC: a browser (Playwright driving Debian's chromium
+# inside the office namespace) and an HTTP client (webclient.py), both against https://ADDRESS.
+OFFICE_CHROMIUM = HERE / "office-chromium"
+
+
+@pytest.fixture
+def site(hostvars):
+    """The web app's address as office staff type it."""
+    return f"https://{hostvars['ansible_host']}"
+
+
+@pytest.fixture
+def web(site, password):
+    """Send HTTP requests to the web app from the office PC, optionally signed in as a user; see webclient.py."""
+
+    def client(requests, user=None, timeout=120):
+        spec = {"login": {"user": user, "password": password(user)} if user else None, "requests": requests}
+        result = subprocess.run(
+            ["ip", "netns", "exec", OFFICE_NAMESPACE, sys.executable, str(HERE / "webclient.py"), site],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    return client
+
+
+@pytest.fixture
+def artifacts(lab_state):
+    """Where CI keeps what a run leaves for people to look at (screenshots)."""
+    return Path(os.environ.get("PB_ARTIFACTS") or lab_state / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium in the office namespace, driven by Playwright (it cannot download a browser of its own)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # As root, chromium needs --no-sandbox; the lab hosts' certificates are self-signed.
+        chromium = playwright.chromium.launch(executable_path=str(OFFICE_CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def clear_office_lockout(host):
+    """Forget failed sign-ins from the office PC and the lab users, so that tests which sign in wrongly on
+    purpose (and earlier runs of them) do not add up to the app's lockout. Runs as the owner of the lockout
+    database, so that SQLite's side files stay the app's."""
+    script = """
+import os, sqlite3, tomllib
+with open("/etc/printbridge/web.toml", "rb") as handle:
+    path = os.path.join(tomllib.load(handle).get("state_dir", "/var/lib/printbridge/web"), "logins.sqlite3")
+if os.path.exists(path):
+    owner = os.stat(path)
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
+    db = sqlite3.connect(path, timeout=10)
+    db.execute("DELETE FROM failures WHERE key IN ('addr:10.213.0.6', 'user:alice', 'user:bob', 'user:carol')")
+    db.commit()
+"""
+
+    def clear():
+        with host.sudo():
+            host.check_output(f"python3 -c {shlex.quote(script)}")
+
+    clear()
+    yield clear
+    clear()
