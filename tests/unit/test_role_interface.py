@@ -88,8 +88,10 @@ def test_wrong_inventory_is_refused_with_a_clear_error(tmp_path, extra_vars, mes
         ({"webapp_max_pages": 0}, "page limit"),
         ({"webapp_tls_certificate": "/etc/ssl/site.crt"}, "set together"),
         ({"webapp_mail_domain": "example.org; rm -rf /"}, "plain mail domain"),
+        ({"webapp_smtp_server": "mail.example.org:25 -X"}, "SMTP server"),
+        ({"webapp_mail_sender": "printbridge"}, "sender address"),
     ],
-    ids=["int", "bool", "list", "no-groups", "zero-pages", "cert-without-key", "mail-domain"],
+    ids=["int", "bool", "list", "no-groups", "zero-pages", "cert-without-key", "mail-domain", "smtp", "sender"],
 )
 def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
     result = converge_localhost_check_mode(tmp_path, extra_vars, role="webapp")
