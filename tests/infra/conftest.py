@@ -104,8 +104,9 @@ def web(site, password):
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=True,
+            check=False,
         )
+        assert result.returncode == 0, f"webclient.py failed: {result.stderr[-3000:]}"
         return json.loads(result.stdout)
 
     return client

@@ -5,11 +5,12 @@
 The request (JSON on standard input, so passwords stay off the command line):
     {"login": {"user": "alice", "password": "..."} | null,
      "requests": [{"method": "POST", "path": "/api/v1/jobs", "csrf": true, "json": {...}}, ...]}
-prints {"session": {"cookie": ..., "csrf": ...} | null, "responses": [{"status", "content_type", "location",
+prints {"session": {"cookie": ..., "csrf": ..., "user": ...}, "responses": [{"status", "content_type", "location",
 "json" (or null), "text" (the first 300 characters)}, ...]}.
 
 A login goes through the sign-in form with its CSRF token, like a browser. "csrf": true sends the
-session's CSRF token in the X-CSRFToken header."""
+session's CSRF token (without a login, the anonymous session's) in the X-CSRFToken header. Requests send
+Referer: ADDRESS/ as a browser on the site does; "headers": {"Referer": null} leaves it out."""
 
 import json
 import re
@@ -22,14 +23,19 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the lab's
 COOKIE = "printbridge_session"
 
 
-def login(http: requests.Session, base: str, user: str, password: str) -> dict:
+def form_token(http: requests.Session, base: str) -> str:
     form = http.get(f"{base}/login", timeout=30)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     if token is None:
         raise SystemExit(f"no CSRF token in the sign-in form (HTTP {form.status_code})")
+    return token.group(1)
+
+
+def login(http: requests.Session, base: str, user: str, password: str) -> dict:
     answer = http.post(
         f"{base}/login",
-        data={"csrf_token": token.group(1), "username": user, "password": password, "next": ""},
+        data={"csrf_token": form_token(http, base), "username": user, "password": password, "next": ""},
+        headers={"Referer": f"{base}/login"},
         allow_redirects=False,
         timeout=60,
     )
@@ -45,11 +51,18 @@ def main() -> None:
     spec = json.load(sys.stdin)
     http = requests.Session()
     http.verify = False
-    session = login(http, base, spec["login"]["user"], spec["login"]["password"]) if spec.get("login") else None
+    http.trust_env = False  # no proxies or CA bundle from the environment: the lab only, self-signed
+    if spec.get("login"):
+        session = login(http, base, spec["login"]["user"], spec["login"]["password"])
+    else:
+        # Not signed in: the anonymous session's CSRF token from the sign-in form, for requests that send one.
+        session = {"cookie": None, "csrf": form_token(http, base), "user": None}
     responses = []
     for item in spec.get("requests", []):
-        headers = dict(item.get("headers", {}))
-        if item.get("csrf") and session:
+        # Like a browser on this site (Referrer-Policy: same-origin), unless the request says otherwise.
+        headers = {"Referer": f"{base}/", **item.get("headers", {})}
+        headers = {name: value for name, value in headers.items() if value is not None}
+        if item.get("csrf"):
             headers["X-CSRFToken"] = session["csrf"]
         answer = http.request(
             item["method"],
