@@ -119,5 +119,5 @@ def test_api_answers_conform_to_its_openapi_document(web, site, user, artifacts,
     )
     (reports / "output.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    tested = re.search(r"(\d+) selected", result.stdout)
+    tested = re.search(r"Tested: (\d+)", result.stdout)
     assert tested and int(tested.group(1)) >= (3 if user == "carol" else 8), result.stdout[-3000:]
