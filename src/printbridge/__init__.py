@@ -39,6 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     # nginx sets X-Forwarded-For; nothing else from the proxy is trusted.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
+    # Before CSRFProtect's own before_request, which cannot cope with nameless form fields.
+    app.before_request(security.guard_form_names)
     CSRFProtect(app)
 
     spool = Path(values["spool_dir"])

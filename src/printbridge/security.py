@@ -17,6 +17,22 @@ from printbridge.uploads import UploadError
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
+def guard_form_names() -> Any:
+    """Refuse a form whose fields have no usable name before anything reads it.
+
+    werkzeug gives a multipart part without a name, or with a name it cannot decode,
+    the key None; Flask-WTF's CSRF check then fails on key.endswith() with a 500.
+    Registered before CSRFProtect, so it runs first."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.mimetype:
+        return None
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return None
+    for key in (*request.form.keys(), *request.files.keys()):
+        if not isinstance(key, str) or not key:
+            return failure(400, "bad_request", "A form field has no name, or a name that cannot be read.")
+    return None
+
+
 def init_app(app: Flask) -> None:
     app.after_request(headers)
     app.register_error_handler(CSRFError, csrf_error)
