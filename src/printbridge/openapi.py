@@ -99,7 +99,8 @@ def path_param(name: str, schema: Schema) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-JOB_ID = path_param("job_id", {"type": "integer", "minimum": 1})
+# CUPS job ids are IPP integers: larger numbers are no job (404).
+JOB_ID = path_param("job_id", {"type": "integer", "minimum": 1, "maximum": 2147483647})
 PRINTER_NAME = path_param("name", {"type": "string"})
 
 

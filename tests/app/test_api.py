@@ -78,3 +78,21 @@ def test_upload_with_nameless_or_unreadable_field_is_a_clean_400(login):
             response = alice.api("POST", "/api/v1/uploads", data=body, content_type="multipart/form-data; boundary=B")
             assert response.status_code == 400, (part, response.get_data(as_text=True))
             assert response.is_json and response.get_json()["error"] in ("bad_request", "upload")
+
+
+def test_job_ids_beyond_cups_range_are_no_such_job(login):
+    """913023033967 overflowed pycups's int (500 "OverflowError"); CUPS job ids are 32-bit."""
+    carol = login("carol")
+    for job_id in (913023033967, 2**31, 10**30):
+        for action in ("hold", "cancel", "release", "reprint"):
+            response = carol.api("POST", f"/api/v1/jobs/{job_id}/{action}")
+            assert response.status_code == 404, response.get_json()
+            assert response.get_json()["error"] == "not_found"
+        for path in (f"/api/v1/admin/jobs/{job_id}/purge", f"/api/v1/admin/jobs/{job_id}/move"):
+            response = carol.api("POST", path, json={"printer": QUEUE})
+            assert response.status_code == 404, response.get_json()
+        assert carol.post(f"/jobs/{job_id}/cancel").status_code == 303
+    document = carol.get("/api/v1/openapi.json").get_json()
+    for path, item in document["paths"].items():
+        for parameter in item["post"].get("parameters", []) if "{job_id}" in path else []:
+            assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": 2147483647}

@@ -19,6 +19,9 @@ PRINTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,127}$")
 OPTION_NAMES = ("copies", "page-ranges", "sides", "print-color-mode", "media")
 OPTION_VALUE = re.compile(r"^[A-Za-z0-9_.,-]{1,64}$")
 EMAIL = re.compile(r"^[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,190}$")
+# CUPS job ids are IPP integers (signed 32 bits); a larger number cannot name a job
+# (and pycups would raise OverflowError converting it).
+MAX_JOB_ID = 2**31 - 1
 JOB_WHICH = ("not-completed", "completed", "all")
 JOB_ACTIONS = ("cancel", "hold", "release", "reprint")
 PRINTER_ACTIONS = ("pause", "resume", "accept", "reject")
@@ -45,6 +48,8 @@ def job_id(request: dict[str, Any]) -> int:
     value = request.get("job_id")
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise Failure("bad_request", "'job_id' is missing or invalid.")
+    if value > MAX_JOB_ID:
+        raise Failure("not_found", "There is no such job.")
     return value
 
 
