@@ -35,6 +35,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=values["session_idle_minutes"]),
         # The CSRF token lives as long as the session (which idles out on its own).
         WTF_CSRF_TIME_LIMIT=None,
+        # Flask-WTF's own referrer check (on HTTPS) refuses every request without a Referer,
+        # API clients included; security.check_referrer applies it to form posts only.
+        WTF_CSRF_SSL_STRICT=False,
         MAX_CONTENT_LENGTH=(values["max_upload_mb"] * MAX_FILES_PER_REQUEST + 1) * 1024 * 1024,
     )
     # nginx sets X-Forwarded-For; nothing else from the proxy is trusted.

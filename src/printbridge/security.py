@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -33,7 +34,34 @@ def guard_form_names() -> Any:
     return None
 
 
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def check_referrer() -> None:
+    """The referrer check Flask-WTF does with WTF_CSRF_SSL_STRICT, for HTML form posts only.
+
+    The CSRF token is the real protection everywhere. For form posts (which a browser
+    always sends with a same-origin Referer, see Referrer-Policy) a missing or foreign
+    Referer is refused as well, as defence in depth. The JSON API is used by scripts and
+    tools that send no Referer: there the X-CSRFToken header (which Flask-WTF has checked
+    already, and which a cross-site form cannot set) with the SameSite=Strict session
+    cookie suffices, as the API documentation says; a foreign Referer is still refused."""
+    if request.method not in UNSAFE_METHODS or not request.is_secure:
+        return
+    referrer = request.referrer
+    api_with_header = request.path.startswith("/api/") and bool(request.headers.get("X-CSRFToken"))
+    if not referrer:
+        if api_with_header:
+            return
+        raise CSRFError("The referrer header is missing.")
+    origin = urlsplit(referrer)
+    if origin.scheme != "https" or origin.netloc != request.host:
+        raise CSRFError("The referrer does not match the host.")
+
+
 def init_app(app: Flask) -> None:
+    # After CSRFProtect's before_request: the token is checked first.
+    app.before_request(check_referrer)
     app.after_request(headers)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(GatewayError, gateway_error)

@@ -116,3 +116,40 @@ def test_pages_need_login(browser):
         assert browser.get(path).status_code == 302
     assert browser.get("/api/v1/jobs").status_code == 401
     assert browser.get("/guide").status_code == 200
+
+
+def test_api_needs_only_cookie_and_csrf_header_not_a_referrer(login, pdf_file):
+    """Tools send no Referer: the session cookie and X-CSRFToken are enough, as the API docs say."""
+    alice = login("alice")
+    del alice.client.environ_base["HTTP_REFERER"]
+    with pdf_file().open("rb") as handle:
+        response = alice.api(
+            "POST", "/api/v1/uploads", data={"files": (handle, "tool.pdf")}, content_type="multipart/form-data"
+        )
+    assert response.status_code == 201, response.get_json()
+    token = response.get_json()["uploads"][0]["token"]
+    assert alice.api("DELETE", f"/api/v1/uploads/{token}").status_code == 204
+    # Without the header, or with a wrong one, still refused.
+    assert alice.api("POST", "/api/v1/jobs/1/cancel", csrf=False).get_json()["error"] == "csrf"
+    response = alice.api("POST", "/api/v1/jobs/1/cancel", csrf=False, headers={"X-CSRFToken": "forged"})
+    assert response.get_json()["error"] == "csrf"
+    # A foreign Referer is refused even with the right header.
+    response = alice.api("POST", "/api/v1/jobs/1/cancel", headers={"Referer": "https://evil.example/"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "csrf"
+
+
+def test_form_posts_need_the_token_and_a_same_site_referrer(login):
+    alice = login("alice")
+    response = alice.post("/logout", {"csrf_token": "forged"})
+    assert response.status_code == 400
+    assert alice.user == "alice"
+    response = alice.post("/logout", headers={"Referer": "https://evil.example/print"})
+    assert response.status_code == 400
+    del alice.client.environ_base["HTTP_REFERER"]
+    response = alice.post("/logout")
+    assert response.status_code == 400
+    assert "referrer header is missing" in response.get_data(as_text=True)
+    assert alice.user == "alice"
+    assert alice.post("/logout", headers={"Referer": f"{BASE}/jobs"}).status_code == 302
+    assert alice.user is None
