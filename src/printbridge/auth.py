@@ -76,8 +76,8 @@ def login() -> Any:
         return render_template("login.html", next=request.args.get("next", ""))
     name = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    keys = (f"user:{name.lower()}", f"addr:{request.remote_addr}")
-    if throttle().locked(*keys):
+    address = request.remote_addr
+    if throttle().locked(name, address):
         minutes = cfg()["login_lockout_minutes"]
         flash(f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 429
@@ -87,10 +87,10 @@ def login() -> Any:
         if error.code != "invalid_credentials":
             flash(error.message, "error")
             return render_template("login.html", next=request.form.get("next", ""), username=name), error.status
-        throttle().failed(*keys)
+        throttle().failed(name, address)
         flash(error.message, "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 401
-    throttle().succeeded(keys[0])
+    throttle().succeeded(name, address)
     session.clear()
     session.permanent = True
     session.update(user=account["user"], is_admin=account["is_admin"], seen=time.time(), uploads={})

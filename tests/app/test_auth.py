@@ -45,15 +45,44 @@ def test_lockout_is_shared_between_app_instances(make_app, users):
     assert second.login("carol", users["carol"]).status_code == 429
 
 
+def from_address(app, address):
+    browser = Browser(app)
+    browser.client.environ_base["HTTP_X_FORWARDED_FOR"] = address
+    return browser
+
+
 def test_lockout_per_client_address(app, users):
-    attacker = Browser(app)
-    attacker.client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.7"
-    for name in ("u1", "u2", "u3"):
-        attacker.login(name, "wrong")
-    assert attacker.login("alice", users["alice"]).status_code == 429
-    colleague = Browser(app)
-    colleague.client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.8"
-    assert colleague.login("alice", users["alice"]).status_code == 302
+    """Guessing across many user names from one address: locked at 4 x login_max_attempts (3 in the tests)."""
+    attacker = from_address(app, "192.0.2.7")
+    for number in range(11):
+        assert attacker.login(f"u{number}", "wrong").status_code == 401
+    assert from_address(app, "192.0.2.7").login("alice", users["alice"] + "x").status_code == 401
+    assert attacker.login("u99", "wrong").status_code == 429
+    assert from_address(app, "192.0.2.7").login("alice", users["alice"]).status_code == 429
+    assert from_address(app, "192.0.2.8").login("alice", users["alice"]).status_code == 302
+
+
+def test_office_behind_one_address_is_not_locked_out_by_typos(app, users):
+    """Five typos by people behind one office NAT address must not lock everybody out."""
+    office = "198.51.100.20"
+    for name in ("alice", "carol", "dave", "alice", "carol"):
+        assert from_address(app, office).login(name, users[name] + "typo").status_code == 401
+    assert from_address(app, office).login("dave", users["dave"]).status_code == 302
+
+
+def test_successful_sign_in_forgives_the_address(app, users):
+    office = "198.51.100.21"
+    for number in range(11):
+        assert from_address(app, office).login(f"typo{number}", "wrong").status_code == 401
+    assert from_address(app, office).login("alice", users["alice"]).status_code == 302
+    # Without the forgiveness, these would be failures 12 to 22 and lock the address.
+    for number in range(11):
+        assert from_address(app, office).login(f"later{number}", "wrong").status_code == 401
+    assert from_address(app, office).login("carol", users["carol"]).status_code == 302
+    # The per-user limit is unchanged: three failures lock that name.
+    for _ in range(3):
+        from_address(app, office).login("dave", "wrong")
+    assert from_address(app, office).login("dave", users["dave"]).status_code == 429
 
 
 def test_logout_clears_the_session(login):
