@@ -94,6 +94,7 @@ def submit() -> Any:
             options,
             bool(data.get("notify")),
             submission.printers(),
+            hold=data.get("hold") is True,
         )
     except OptionError as error:
         return refused(400, "bad_option", str(error))

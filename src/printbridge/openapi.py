@@ -165,6 +165,10 @@ def document() -> dict[str, Any]:
                                     "printer": {"type": "string"},
                                     "options": ref("Options"),
                                     "notify": {"type": "boolean", "description": "e-mail when done (if offered)"},
+                                    "hold": {
+                                        "type": "boolean",
+                                        "description": "hold the job until you release it (job-hold-until=indefinite)",
+                                    },
                                 },
                             }
                         }

@@ -70,14 +70,17 @@ def submit() -> Any:
     for token in tokens:
         title = submission.current().get(token, {}).get("title", "document")
         try:
-            job_id = submission.submit(token, printer, given, request.form.get("notify") == "yes", known)
+            job_id = submission.submit(
+                token, printer, given, request.form.get("notify") == "yes", known, request.form.get("hold") == "yes"
+            )
         except OptionError as error:
             flash(str(error), "error")
             return form(), 400
         except (UploadError, GatewayError) as error:
             flash(error.message, "error")
             return form(), error.status
-        flash(f"“{title}” was sent to {printer} as job {job_id}.", "success")
+        held = " It waits until you release it on My jobs." if request.form.get("hold") == "yes" else ""
+        flash(f"“{title}” was sent to {printer} as job {job_id}.{held}", "success")
     return redirect(url_for("jobs.mine"))
 
 

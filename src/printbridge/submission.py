@@ -68,8 +68,12 @@ def notify_address(wanted: bool) -> str:
     return f"{user()}@{domain}" if wanted and domain else ""
 
 
-def submit(token: str, printer: str, given: Mapping[str, Any], notify: bool, known: list[dict[str, Any]]) -> int:
-    """Check the options against the printer and the document, hand the file to CUPS, delete it."""
+def submit(
+    token: str, printer: str, given: Mapping[str, Any], notify: bool, known: list[dict[str, Any]], hold: bool = False
+) -> int:
+    """Check the options against the printer and the document, hand the file to CUPS, delete it.
+
+    hold: the job waits in CUPS (job-hold-until=indefinite) until the user releases it."""
     meta = current().get(token)
     if meta is None:
         raise UploadError("This upload is gone (it was printed already or expired). Upload it again.", 404)
@@ -77,6 +81,8 @@ def submit(token: str, printer: str, given: Mapping[str, Any], notify: bool, kno
     if found is None:
         raise OptionError("Choose one of the printers offered.")
     options = validate(given, found["capabilities"], meta["pages"])
+    if hold:
+        options["job-hold-until"] = "indefinite"
     path = uploads.path_for(spool(), token)
     job = call(
         "submit", printer=printer, path=str(path), title=meta["title"], options=options, notify=notify_address(notify)

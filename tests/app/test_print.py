@@ -4,6 +4,8 @@ import cups
 import pytest
 from conftest import PARKED, QUEUE, session_uploads, upload, wait_job
 
+from printbridge.gateway_client import GatewayError
+
 
 def job_attributes(job_id):
     """What cupsd recorded, asked as root over the local socket (the tests' own view, not the app's).
@@ -119,3 +121,36 @@ def test_not_accepting_printer_message(login, pdf_file, clean_queues):
     response = browser.post("/print/submit", {"printer": QUEUE, "uploads": token})
     assert response.status_code == 409
     assert "The printer is not accepting jobs." in response.get_data(as_text=True)
+
+
+def test_hold_until_released_at_submission(login, gateway, pdf_file, clean_queues):
+    """'Hold until I release it' in the form, and hold: true in the API: job-hold-until=indefinite."""
+    browser = login("alice")
+    upload(browser, pdf_file(pages=1, name="held-at-start.pdf"))
+    (token,) = session_uploads(browser)
+    page = browser.get(f"/print?printer={QUEUE}").get_data(as_text=True)
+    assert 'name="hold"' in page and "Hold until I release it" in page
+    assert browser.post("/print/submit", {"printer": QUEUE, "uploads": token, "hold": "yes"}).status_code == 302
+    page = browser.get("/jobs").get_data(as_text=True)
+    assert "It waits until you release it" in page
+    job_id = int(page.split("was sent to laser as job ")[1].split(".")[0])
+    wait_job(gateway, "alice", job_id, ("held",))
+    assert job_attributes(job_id)["job-hold-until"] == "indefinite"
+    assert browser.api("POST", f"/api/v1/jobs/{job_id}/release").status_code == 200
+    wait_job(gateway, "alice", job_id, ("completed",))
+
+    response = upload(browser, pdf_file(pages=1, name="held-api.pdf"), api=True)
+    token = response.get_json()["uploads"][0]["token"]
+    response = browser.api("POST", "/api/v1/jobs", json={"upload": token, "printer": QUEUE, "hold": True})
+    assert response.status_code == 201, response.get_json()
+    job_id = response.get_json()["job_id"]
+    wait_job(gateway, "alice", job_id, ("held",))
+    assert job_attributes(job_id)["job-hold-until"] == "indefinite"
+
+
+def test_gateway_allows_only_an_indefinite_hold(gateway):
+    with pytest.raises(GatewayError) as refused:
+        gateway.call(
+            "submit", user="alice", printer=QUEUE, path="/nonexistent", title="x", options={"job-hold-until": "weekend"}
+        )
+    assert refused.value.code == "bad_request"

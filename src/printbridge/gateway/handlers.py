@@ -16,7 +16,9 @@ from printbridge.gateway.errors import Failure
 from printbridge.gateway.sandbox import run_as
 
 PRINTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,127}$")
-OPTION_NAMES = ("copies", "page-ranges", "sides", "print-color-mode", "media")
+OPTION_NAMES = ("copies", "page-ranges", "sides", "print-color-mode", "media", "job-hold-until")
+# "Hold until I release it": the job waits in CUPS until the user releases it.
+HOLD_VALUES = ("indefinite",)
 OPTION_VALUE = re.compile(r"^[A-Za-z0-9_.,-]{1,64}$")
 EMAIL = re.compile(r"^[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9.-]{1,190}$")
 # CUPS job ids are IPP integers (signed 32 bits); a larger number cannot name a job
@@ -75,6 +77,8 @@ def options(request: dict[str, Any]) -> dict[str, str]:
     for value in given.values():
         if not isinstance(value, str) or not OPTION_VALUE.match(value):
             raise Failure("bad_request", "An option value is invalid.")
+    if given.get("job-hold-until", HOLD_VALUES[0]) not in HOLD_VALUES:
+        raise Failure("bad_request", "job-hold-until may only be indefinite.")
     return dict(given)
 
 
