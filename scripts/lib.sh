@@ -15,7 +15,7 @@ PB_APT_PACKAGES=(
   debootstrap systemd-container iproute2 iptables openssh-client rsync
   ca-certificates git gcc libcups2-dev python3-dev python3-venv shellcheck
   cups-client cups-ipp-utils cups-ppdc
-  chromium fonts-dejavu-core
+  chromium fonts-dejavu-core python3-aiosmtpd
 )
 
 die() {

@@ -115,7 +115,12 @@ def test_api_answers_conform_to_its_openapi_document(web, site, user, artifacts,
         *FUZZ_RUNS[user],
     ]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=240, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}
+        command,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        cwd=reports,  # its replay cache of failures stays with the reports
     )
     (reports / "output.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -5,6 +5,8 @@
 The request (JSON on standard input, so passwords stay off the command line):
     {"login": {"user": "alice", "password": "..."} | null,
      "requests": [{"method": "POST", "path": "/api/v1/jobs", "csrf": true, "json": {...}}, ...]}
+A request's "files": [PATH, ...] uploads those files as the multipart field "files"; the value "$upload" in a
+later request's JSON body stands for the token of the latest upload.
 prints {"session": {"cookie": ..., "csrf": ..., "user": ...}, "responses": [{"status", "content_type", "location",
 "json" (or null), "text" (the first 300 characters)}, ...]}.
 
@@ -15,6 +17,7 @@ Referer: ADDRESS/ as a browser on the site does; "headers": {"Referer": null} le
 import json
 import re
 import sys
+from pathlib import Path
 
 import requests
 import urllib3
@@ -58,7 +61,10 @@ def main() -> None:
         # Not signed in: the anonymous session's CSRF token from the sign-in form, for requests that send one.
         session = {"cookie": None, "csrf": form_token(http, base), "user": None}
     responses = []
+    upload = None  # the token of the latest upload, for "$upload" in a later request's JSON
     for item in spec.get("requests", []):
+        if upload and isinstance(item.get("json"), dict):
+            item["json"] = {key: upload if value == "$upload" else value for key, value in item["json"].items()}
         # Like a browser on this site (Referrer-Policy: same-origin), unless the request says otherwise.
         headers = {"Referer": f"{base}/", **item.get("headers", {})}
         headers = {name: value for name, value in headers.items() if value is not None}
@@ -70,6 +76,9 @@ def main() -> None:
             headers=headers,
             json=item.get("json"),
             data=item.get("data"),
+            # Uploads: local file paths sent as the multipart field "files", like the upload form.
+            files=[("files", (Path(f).name, Path(f).read_bytes(), "application/pdf")) for f in item.get("files", [])]
+            or None,
             allow_redirects=False,
             timeout=60,
         )
@@ -77,6 +86,8 @@ def main() -> None:
             body = answer.json()
         except ValueError:
             body = None
+        if isinstance(body, dict) and body.get("uploads"):
+            upload = body["uploads"][0]["token"]
         responses.append(
             {
                 "method": item["method"],

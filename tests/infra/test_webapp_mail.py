@@ -1,0 +1,106 @@
+"""'E-mail me when done': the job's CUPS mailto subscription reaches an SMTP server on the office network."""
+
+import email
+import subprocess
+import time
+from email.message import Message
+from pathlib import Path
+
+import pikepdf
+import pytest
+from conftest import OFFICE_NAMESPACE
+
+SINK = "10.213.0.6:2525"  # the office PC; webapp_smtp_server in molecule's group_vars
+SMTPD = ("/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", SINK)  # Debian's python3-aiosmtpd
+
+
+def on_office(*command, **kwargs):
+    return subprocess.run(["ip", "netns", "exec", OFFICE_NAMESPACE, *command], check=False, **kwargs)
+
+
+@pytest.fixture
+def mailbox(tmp_path):
+    """An SMTP server on the office PC that keeps every message in a Maildir."""
+    maildir = tmp_path / "maildir"
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", OFFICE_NAMESPACE, *SMTPD, "-c", "aiosmtpd.handlers.Mailbox", str(maildir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    host, port = SINK.split(":")
+    probe = f"import socket; socket.create_connection(('{host}', {port}), timeout=2).close()"
+    deadline = time.monotonic() + 20
+    while on_office("/usr/bin/python3", "-c", probe, capture_output=True).returncode != 0:
+        assert server.poll() is None, server.stderr.read().decode()
+        assert time.monotonic() < deadline, "the SMTP sink did not start"
+        time.sleep(0.3)
+    yield maildir
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def received(maildir: Path) -> list[Message]:
+    return [email.message_from_bytes(path.read_bytes()) for path in sorted((maildir / "new").glob("*"))]
+
+
+def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
+    document = tmp_path / "notify-me.pdf"
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.save(document)
+    answers = web(
+        [
+            {"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]},
+            {
+                "method": "POST",
+                "path": "/api/v1/jobs",
+                "csrf": True,
+                "json": {"upload": "$upload", "printer": "office-ipp", "notify": True},
+            },
+        ],
+        user="alice",
+    )["responses"]
+    assert answers[0]["status"] == 201, answers[0]
+    assert answers[1]["status"] == 201, answers[1]
+    job = answers[1]["json"]["job_id"]
+
+    # The simulated printer takes 5-15 s per job; CUPS then runs its mailto notifier.
+    deadline = time.monotonic() + 150
+    while not received(mailbox) and time.monotonic() < deadline:
+        time.sleep(1)
+    mails = received(mailbox)
+    assert len(mails) >= 1, "no e-mail arrived"
+    mail = mails[-1]
+    assert mail["To"] == "alice@lab.printbridge.test"
+    assert mail["From"] == "printbridge@lab.printbridge.test"
+    assert str(job) in mail["Subject"] + mail.get_payload()
+    assert "completed" in (mail["Subject"] + mail.get_payload()).lower()
+
+
+def test_no_mail_unless_asked(web, mailbox, tmp_path):
+    document = tmp_path / "quiet.pdf"
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.save(document)
+    answers = web(
+        [
+            {"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]},
+            {
+                "method": "POST",
+                "path": "/api/v1/jobs",
+                "csrf": True,
+                "json": {"upload": "$upload", "printer": "office-ipp"},
+            },
+        ],
+        user="alice",
+    )["responses"]
+    assert answers[1]["status"] == 201, answers[1]
+    job = answers[1]["json"]["job_id"]
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        states = web([{"method": "GET", "path": "/api/v1/jobs?which=all"}], user="alice")["responses"][0]["json"]
+        if any(j["id"] == job and j["state"] in ("completed", "aborted", "cancelled") for j in states):
+            break
+        time.sleep(2)
+    time.sleep(3)  # the notifier would have run by now
+    assert received(mailbox) == []
