@@ -66,10 +66,13 @@ urllib.request.urlopen(sys.argv[1] + "/dists/trixie/Release", timeout=20).read(1
 PY
 }
 
-# The virtualenv is rebuilt only when pyproject.toml changes.
+# The virtualenv is rebuilt only when pyproject.toml changes; a lock keeps two
+# commands started at once (demo and test) from rebuilding it over each other.
 make_venv() {
   local python=$1 stamp
   stamp=$(cat "$PB_ROOT/pyproject.toml" <("$python" --version) | sha256sum | cut -c1-16)
+  exec {lock}>"$PB_ROOT/.venv.lock"
+  flock "$lock"
   if [ "$(cat "$PB_VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
     say "creating the controller virtualenv in $PB_VENV"
     rm -rf "$PB_VENV"
@@ -78,6 +81,7 @@ make_venv() {
     "$PB_VENV/bin/pip" install -q -e "${PB_ROOT}[dev]" || die "installing the Python toolchain failed"
     echo "$stamp" >"$PB_VENV/.stamp"
   fi
+  exec {lock}>&-
   export PATH="$PB_VENV/bin:$PATH"
 }
 
