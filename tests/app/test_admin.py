@@ -1,7 +1,9 @@
 """Administration: refused to ordinary users, allowed to the admin group, CUPS doing the work."""
 
+import subprocess
+
 import pytest
-from conftest import PARKED, QUEUE, print_pdf, wait_job
+from conftest import PARKED, QUEUE, print_pdf, wait_for, wait_job
 
 
 def printer_state(gateway, name):
@@ -74,3 +76,30 @@ def test_all_users_is_ignored_for_non_admins(login, pdf_file, clean_queues):
 def test_watchdog_log_for_admins(gateway):
     lines = gateway.call("watchdog_log", user="carol")
     assert isinstance(lines, list)
+
+
+def test_watchdog_log_shows_only_actions_newest_first(gateway, login):
+    """Every timer run makes systemd log Starting/Finished/Deactivated: none of that is shown."""
+
+    def run_watchdog(script):
+        subprocess.run(
+            ["systemd-run", "-q", "--wait", "--collect", "--unit=printbridge-watchdog.service", "sh", "-c", script],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    for number in range(23):
+        run_watchdog("true")  # a run that finds nothing to do
+        run_watchdog(f"echo 'watchdog: re-enabled stopped queue q{number} (test)' >&2")
+    expected = [f"watchdog: re-enabled stopped queue q{number} (test)" for number in range(22, 2, -1)]
+
+    def shown():
+        lines = gateway.call("watchdog_log", user="carol")
+        return lines if [line["message"] for line in lines] == expected else None
+
+    lines = wait_for(shown, timeout=30, what="the watchdog's actions in the journal")
+    assert {line["unit"] for line in lines} == {"printbridge-watchdog.service"}
+    page = login("carol").get("/admin/").get_data(as_text=True)
+    assert "queue q22 (test)" in page
+    assert "Deactivated" not in page and "Starting" not in page and "Finished" not in page
