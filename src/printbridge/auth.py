@@ -36,13 +36,21 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def return_path() -> str:
+    """Where to come back to after signing in: the path, and the query string only if there is one.
+
+    (request.full_path always ends in "?", which gave /login?next=/print?.)"""
+    query = request.query_string.decode("latin-1")
+    return f"{request.path}?{query}" if query else request.path
+
+
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if user() is None:
             if wants_json():
                 return jsonify(error="unauthenticated", message="Sign in first."), 401
-            return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+            return redirect(url_for("auth.login", next=return_path() if request.method == "GET" else None))
         return view(*args, **kwargs)
 
     return wrapped

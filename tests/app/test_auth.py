@@ -1,6 +1,7 @@
 """Sign-in through PAM, lockout, logout, idle expiry, CSRF, cookies and headers."""
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from conftest import BASE, Browser
 
@@ -182,3 +183,10 @@ def test_form_posts_need_the_token_and_a_same_site_referrer(login):
     assert alice.user == "alice"
     assert alice.post("/logout", headers={"Referer": f"{BASE}/jobs"}).status_code == 302
     assert alice.user is None
+
+
+def test_sign_in_redirect_has_no_empty_query_string(browser):
+    assert browser.get("/print").headers["Location"].endswith("/login?next=/print")
+    assert browser.get("/print?").headers["Location"].endswith("/login?next=/print")
+    location = urlsplit(browser.get("/print?printer=laser").headers["Location"])
+    assert parse_qs(location.query) == {"next": ["/print?printer=laser"]}
