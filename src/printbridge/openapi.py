@@ -32,6 +32,7 @@ PRINTER: Schema = {
         "location": {"type": "string"},
         "state": {"enum": ["idle", "printing", "stopped"]},
         "accepting": {"type": "boolean"},
+        "shared": {"type": "boolean", "description": "false: a local queue, offered to administrators only"},
         "state_reasons": {"type": "array", "items": {"type": "string"}},
         "message": {"type": "string"},
         "markers": {"type": "array", "items": {"type": "object"}},

@@ -10,10 +10,12 @@ from printbridge import submission
 from printbridge.auth import login_required
 from printbridge.context import cfg
 from printbridge.gateway_client import GatewayError
-from printbridge.print_options import OptionError
+from printbridge.print_options import OptionError, media_name, pages_text
 from printbridge.uploads import UploadError
 
 bp = Blueprint("printing", __name__)
+bp.add_app_template_filter(media_name, "media_name")
+bp.add_app_template_filter(pages_text, "pages_text")
 OPTION_FIELDS = ("copies", "page-ranges", "sides", "print-color-mode", "media")
 
 
@@ -44,7 +46,7 @@ def form() -> Any:
 def upload() -> Any:
     stored, refused = submission.receive(request.files.getlist("files"))
     for item in stored:
-        flash(f"“{item.title}” is ready to print ({item.pages} pages).", "success")
+        flash(f"“{item.title}” is ready to print ({pages_text(item.pages)}).", "success")
         for notice in item.notices:
             flash(f"“{item.title}”: {notice}", "info")
     for error in refused:

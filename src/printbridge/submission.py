@@ -13,7 +13,7 @@ from flask import session
 from werkzeug.datastructures import FileStorage
 
 from printbridge import uploads
-from printbridge.context import call, cfg, user
+from printbridge.context import call, cfg, is_admin, user
 from printbridge.print_options import OptionError, validate
 from printbridge.uploads import Upload, UploadError
 
@@ -23,10 +23,13 @@ def spool() -> Path:
 
 
 def current() -> dict[str, dict[str, Any]]:
-    """This session's uploads that are still on disk (expired ones drop out)."""
-    kept = {
-        token: meta for token, meta in session.get("uploads", {}).items() if uploads.path_for(spool(), token).exists()
-    }
+    """This session's uploads that are still on disk (expired ones drop out), in upload order.
+
+    The session is stored as JSON with sorted keys, so the random tokens would come back
+    in random order: each upload carries its position ("seq") and is sorted by it."""
+    saved = session.get("uploads", {})
+    ordered = sorted(saved.items(), key=lambda item: item[1].get("seq", 0))
+    kept = {token: meta for token, meta in ordered if uploads.path_for(spool(), token).exists()}
     if kept != session.get("uploads"):
         session["uploads"] = kept
     return kept
@@ -50,7 +53,9 @@ def receive(files: Iterable[FileStorage]) -> tuple[list[Upload], list[UploadErro
                 break
             continue
         stored.append(upload)
-        session["uploads"] = {**session.get("uploads", {}), upload.token: upload.as_dict()}
+        saved = session.get("uploads", {})
+        seq = max((meta.get("seq", 0) for meta in saved.values()), default=0) + 1
+        session["uploads"] = {**saved, upload.token: {**upload.as_dict(), "seq": seq}}
     return stored, refused
 
 
@@ -60,7 +65,12 @@ def discard(token: str) -> None:
 
 
 def printers() -> list[dict[str, Any]]:
-    return call("printers")
+    """The printers this user may print on here: shared queues; administrators also get local ones.
+
+    A queue that is not shared (printer-is-shared false) is meant for its own place
+    (reception's local queue), so office staff are not offered it."""
+    found = call("printers")
+    return found if is_admin() else [p for p in found if p.get("shared", True)]
 
 
 def notify_address(wanted: bool) -> str:

@@ -1,8 +1,10 @@
 """Printing: options checked against the printer, jobs complete at the printer as the user."""
 
+import subprocess
+
 import cups
 import pytest
-from conftest import PARKED, QUEUE, session_uploads, upload, wait_job
+from conftest import PARKED, PRINTER_PORT, QUEUE, session_uploads, upload, wait_job
 
 from printbridge.gateway_client import GatewayError
 
@@ -23,6 +25,55 @@ def test_print_form_offers_the_printers_capabilities(login, pdf_file):
     assert 'value="two-sided-long-edge"' in page
     assert 'value="iso_a4_210x297mm"' in page
     assert "E-mail me when done (alice@office.test)" in page
+
+
+def test_paper_sizes_have_plain_names_and_the_default_stays_selected(login, pdf_file):
+    browser = login("alice")
+    upload(browser, pdf_file())
+    page = browser.get(f"/print?printer={QUEUE}").get_data(as_text=True)
+    assert '<option value="iso_a4_210x297mm"' in page
+    assert ">A4</option>" in page and ">Letter</option>" in page
+    assert ">na_letter_8.5x11in<" not in page and ">iso_a4_210x297mm<" not in page
+    laser = next(p for p in browser.api("GET", "/api/v1/printers").get_json() if p["name"] == QUEUE)
+    default = laser["capabilities"]["media_default"]
+    assert f'<option value="{default}" selected>' in page
+
+
+def test_media_names():
+    from printbridge.print_options import media_name
+
+    assert media_name("iso_a4_210x297mm") == "A4"
+    assert media_name("na_letter_8.5x11in") == "Letter"
+    assert media_name("na_legal_8.5x14in") == "Legal"
+    assert media_name("iso_a5_148x210mm") == "A5"
+    assert media_name("na_executive_7.25x10.5in") == "Executive"
+    assert media_name("iso_b5_176x250mm") == "B5"
+    assert media_name("iso_a4_210x297mm.Borderless") == "A4 (borderless)"
+    assert media_name("na_govt-letter_8x10in") == "Govt letter (8 \u00d7 10 in)"
+    assert media_name("custom_min_3x5in") == "3 \u00d7 5 in"
+    assert media_name("oddity") == "oddity"
+
+
+def test_unshared_queue_is_offered_to_admins_only(login, pdf_file, cups_server):
+    """A local queue (printer-is-shared false), like reception's, is not for office staff."""
+    uri = f"ipp://localhost:{PRINTER_PORT}/ipp/print"
+    subprocess.run(
+        ["lpadmin", "-p", "front-desk", "-E", "-v", uri, "-m", "everywhere"], check=True, capture_output=True
+    )
+    subprocess.run(["lpadmin", "-p", "front-desk", "-o", "printer-is-shared=false"], check=True, capture_output=True)
+    try:
+        alice = login("alice")
+        token = upload(alice, pdf_file(), api=True).get_json()["uploads"][0]["token"]
+        assert "front-desk" not in alice.get("/print").get_data(as_text=True)
+        assert "front-desk" not in [p["name"] for p in alice.api("GET", "/api/v1/printers").get_json()]
+        assert QUEUE in [p["name"] for p in alice.api("GET", "/api/v1/printers").get_json()]
+        response = alice.api("POST", "/api/v1/jobs", json={"upload": token, "printer": "front-desk"})
+        assert response.status_code == 400
+        carol = login("carol")
+        assert "front-desk" in [p["name"] for p in carol.api("GET", "/api/v1/printers").get_json()]
+        assert 'value="front-desk"' in carol.get("/print").get_data(as_text=True)
+    finally:
+        subprocess.run(["lpadmin", "-x", "front-desk"], capture_output=True, check=False)
 
 
 def test_submit_completes_as_the_user_with_options(login, gateway, pdf_file, spool_dir, clean_queues):

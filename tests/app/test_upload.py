@@ -145,3 +145,32 @@ def test_disk_full_is_a_clear_507_and_queued_jobs_survive(
     assert "upload space is full" in response.get_data(as_text=True)
     assert list(tiny_spool.iterdir()) == []
     assert wait_job(gateway, "alice", job_id, ("pending",))["title"] == "first.pdf"
+
+
+def test_one_page_is_singular(login, pdf_file):
+    browser = login("alice")
+    response = upload(browser, pdf_file(pages=1, name="memo.pdf"))
+    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert "“memo.pdf” is ready to print (1 page)." in page
+    assert "memo.pdf \u2013 1 page<" in page
+    assert "1 pages" not in page
+
+
+def test_uploads_keep_their_order(login, pdf_file):
+    """The session is JSON with sorted keys: the random tokens must not decide the order."""
+    browser = login("alice")
+    names = [f"doc{number}.pdf" for number in range(8)]
+    for name in names[:4]:
+        upload(browser, pdf_file(name=name))
+    paths = [pdf_file(name=name) for name in names[4:]]
+    handles = [path.open("rb") for path in paths]
+    try:
+        files = [(handle, path.name) for handle, path in zip(handles, paths, strict=True)]
+        assert browser.post("/print/upload", {"files": files}, content_type="multipart/form-data").status_code == 302
+    finally:
+        for handle in handles:
+            handle.close()
+    assert [u["title"] for u in browser.api("GET", "/api/v1/uploads").get_json()] == names
+    page = browser.get("/print").get_data(as_text=True)
+    positions = [page.index(f"{name} \u2013 1 page") for name in names]
+    assert positions == sorted(positions)

@@ -18,7 +18,14 @@ from printbridge.gateway.words import JOB_STATES, PRINTER_STATES, printer_messag
 CUPS_SOCKET = "/run/cups/cups.sock"
 CHUNK = 65536
 # Get-Printers (getPrinters) leaves out printer-is-accepting-jobs, so each printer is asked.
-STATE = ["printer-state", "printer-state-reasons", "printer-is-accepting-jobs", "printer-info", "printer-location"]
+STATE = [
+    "printer-state",
+    "printer-state-reasons",
+    "printer-is-accepting-jobs",
+    "printer-info",
+    "printer-location",
+    "printer-is-shared",
+]
 CAPABILITIES = [
     "marker-names",
     "marker-levels",
@@ -123,6 +130,8 @@ def printer_summary(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
         "accepting": accepting,
         "state_reasons": reasons,
         "message": printer_message(state, accepting, reasons),
+        # A queue not shared (printer-is-shared false) is a local one, e.g. at reception.
+        "shared": bool(attrs.get("printer-is-shared", True)),
     }
 
 
