@@ -1,6 +1,7 @@
 """The web app as deployed: services, sandboxing, TLS from an office PC, file permissions."""
 
 import json
+import os
 import re
 import subprocess
 
@@ -128,7 +129,9 @@ def test_tls_is_modern_and_names_the_host(host, hostvars):
         assert "BEGIN CERTIFICATE" in result.stdout
     certificate = host.check_output("openssl x509 -in /etc/printbridge/tls/host.crt -noout -ext subjectAltName")
     assert f"DNS:{hostvars['inventory_hostname']}" in certificate
-    assert f"IP Address:{address}" in certificate
+    # A chroot has no address of its own: an image's certificate names only the host.
+    if os.environ.get("MOLECULE_SCENARIO_NAME") != "image":
+        assert f"IP Address:{address}" in certificate
 
 
 def test_security_headers(hostvars):
