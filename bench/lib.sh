@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by the bench/ scripts: their own lab hosts (booted fresh, destroyed on
 # exit), a work directory with an inventory that uses the demo's settings,
-# converging site.yml, commands on a host as root, and a print user.
+# converging site.yml, and a print user.
 # Sourced, not run.
 
 # shellcheck source=scripts/lib.sh
@@ -61,21 +61,12 @@ bench_converge() {
   }
 }
 
-# on ADDRESS COMMAND...: COMMAND as root on a lab host over SSH (stdin passes through).
-on() {
-  local address=$1
-  shift
-  # shellcheck disable=SC2046 # the harness prints one option per word
-  ssh $("$PB_VENV/bin/python" -c 'from harness.hosts import SSH_OPTIONS; print(" ".join(SSH_OPTIONS))') \
-    -i "$PB_LAB_STATE/id_ed25519" "root@$address" "$@"
-}
-
 # bench_print_user ADDRESS NAME: a member of the print group with a random
 # password on the host; prints the password.
 bench_print_user() {
   local password
   password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-  on "$1" "useradd -m -G pbprint $2 && chpasswd" <<<"$2:$password" >&2
+  lab_ssh "$1" "useradd -m -G pbprint $2 && chpasswd" <<<"$2:$password" >&2
   echo "$password"
 }
 
@@ -86,16 +77,10 @@ bench_print_user() {
 bench_print_lab() {
   say "booting the print server, the printer and the office PC"
   lab peer "$BENCH_CLIENT" --address "$BENCH_CLIENT_ADDRESS" >/dev/null
-  lab create "$BENCH_PRINTER" --suite trixie --address "$BENCH_PRINTER_ADDRESS" --with cups-ipp-utils dbus >/dev/null &
+  lab_printer "$BENCH_PRINTER" "$BENCH_PRINTER_ADDRESS" "Bench Printer" -c /usr/bin/true &
   local printer_pid=$!
   lab create "$BENCH_SERVER" --suite "$1" --address "$BENCH_SERVER_ADDRESS" >/dev/null
   wait "$printer_pid"
-  on "$BENCH_PRINTER_ADDRESS" 'cat >/etc/systemd/system/bench-printer.service <<UNIT
-[Service]
-ExecStart=/usr/sbin/ippeveprinter -r off -p 8631 -d /var/lib/bench-printer -c /usr/bin/true -f application/pdf,image/pwg-raster,image/urf "Bench Printer"
-StateDirectory=bench-printer
-UNIT
-systemctl daemon-reload && systemctl start bench-printer.service'
   bench_inventory "$BENCH_SERVER" "$BENCH_SERVER_ADDRESS"
   cat >"$work/bench.yml" <<YML
 cups_printers:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from harness import hosts, peers, rootfs
 from harness.run import HarnessError
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("name")
     p_up.add_argument("--suite", choices=rootfs.SUITES, default="trixie")
     p_up.add_argument("--address", required=True, help="an address of the lab subnet")
+    p_up.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in its tree")
     p_boot = sub.add_parser("boot", help="boot a host prepared with --chroot")
     p_boot.add_argument("name")
     p_peer = sub.add_parser("peer", help="a bare network namespace on the lab bridge (an office PC)")
@@ -55,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(host.chroot_connection(settings) if args.chroot else host.connection(settings)))
         elif args.command == "up":
             host = hosts.load(settings, args.name)
-            if host is None or not hosts.running(settings, host) or host.suite != args.suite:
+            wanted = rootfs.ensure(settings, args.suite, extra=tuple(args.extra))
+            if host is None or not hosts.running(settings, host) or Path(host.lower) != wanted:
                 hosts.destroy(settings, args.name)
-                host = hosts.create(settings, args.name, args.suite, args.address, boot=True)
+                host = hosts.create(settings, args.name, args.suite, args.address, boot=True, extra=tuple(args.extra))
             print(json.dumps(host.connection(settings)))
         elif args.command == "boot":
             host = hosts.load(settings, args.name)

@@ -98,3 +98,31 @@ setup() {
 lab() {
   (cd "$PB_ROOT" && "$PB_VENV/bin/python" -m harness "$@")
 }
+
+# lab_ssh ADDRESS COMMAND...: COMMAND as root on a lab host over SSH (stdin passes through).
+lab_ssh() {
+  local address=$1
+  shift
+  # shellcheck disable=SC2046 # the harness prints one option per word
+  ssh $("$PB_VENV/bin/python" -c 'from harness.hosts import SSH_OPTIONS; print(" ".join(SSH_OPTIONS))') \
+    -i "$PB_LAB_STATE/id_ed25519" "root@$address" "$@"
+}
+
+# lab_printer NAME ADDRESS TITLE [IPPEVEPRINTER OPTION...]: a simulated network
+# printer: a booted trixie host (kept if already running) with ippeveprinter
+# answering IPP on port 8631, started at every boot.
+lab_printer() {
+  local name=$1 address=$2 title=$3
+  shift 3
+  lab up "$name" --suite trixie --address "$address" --with cups-ipp-utils dbus >/dev/null
+  lab_ssh "$address" "cat >/etc/systemd/system/lab-printer.service <<UNIT
+[Unit]
+Description=Simulated network printer (ippeveprinter)
+[Service]
+ExecStart=/usr/sbin/ippeveprinter -r off -p 8631 -d /var/lib/lab-printer $* -f application/pdf,image/pwg-raster,image/urf '$title'
+StateDirectory=lab-printer
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload && systemctl enable --now lab-printer.service"
+}
