@@ -7,6 +7,7 @@ import base64
 import re
 import shutil
 import time
+from urllib.parse import unquote
 
 import pikepdf
 import pytest
@@ -311,7 +312,8 @@ def test_print_follow_hold_release_cancel_reprint_and_history(new_page, sign_in,
     assert "You are signed out." in messages(page)
     shot(page, "signed-out")
     page.goto(f"{site}/jobs/history")
-    assert "/login?next=/jobs/history" in page.url, "after signing out, a protected page needs a new sign-in"
+    # Werkzeug 2.2 (bookworm) escapes the slashes in the query, 3.x does not.
+    assert "/login?next=/jobs/history" in unquote(page.url), "after signing out, a protected page needs a new sign-in"
 
 
 def test_admin_sees_everyones_jobs_and_controls_printers(new_page, sign_in, site, pdfs, shot):
