@@ -87,6 +87,7 @@ cups_printers:
   - name: bench
     description: Bench printer (driverless)
     device_uri: ipp://$BENCH_PRINTER_ADDRESS:8631/ipp/print
+cups_default_printer: bench
 YML
 }
 
