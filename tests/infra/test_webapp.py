@@ -104,28 +104,25 @@ def test_http_redirects_to_https(hostvars):
     assert result.stdout == f"301 https://{address}/jobs"
 
 
+def handshake(address, version):
+    """A TLS handshake from the office PC with one protocol version."""
+    return subprocess.run(
+        ["ip", "netns", "exec", OFFICE_NAMESPACE, *("openssl", "s_client", "-connect", f"{address}:443"), version],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def test_tls_is_modern_and_names_the_host(host, hostvars):
     address = hostvars["ansible_host"]
-    s_client = ["openssl", "s_client", "-connect", f"{address}:443", "-servername", address]
     for old in ("-tls1", "-tls1_1"):
-        result = subprocess.run(
-            ["ip", "netns", "exec", OFFICE_NAMESPACE, *s_client, old],
-            input="",
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert result.returncode != 0, f"{old} must be refused"
+        assert handshake(address, old).returncode != 0, f"{old} must be refused"
     for current in ("-tls1_2", "-tls1_3"):
-        result = subprocess.run(
-            ["ip", "netns", "exec", OFFICE_NAMESPACE, *s_client, current],
-            input="",
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
+        result = handshake(address, current)
+        assert result.returncode == 0, result.stderr
         assert "BEGIN CERTIFICATE" in result.stdout
     certificate = host.check_output("openssl x509 -in /etc/printbridge/tls/host.crt -noout -ext subjectAltName")
     assert f"DNS:{hostvars['inventory_hostname']}" in certificate

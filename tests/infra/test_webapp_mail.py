@@ -49,26 +49,27 @@ def about(mails: list[Message], job: int) -> list[Message]:
     return [mail for mail in mails if re.search(rf"-{job}\b", mail["Subject"] or "")]
 
 
-def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
-    document = tmp_path / "notify-me.pdf"
+def print_as_alice(web, folder: Path, notify: bool) -> int:
+    """Upload a one-page PDF and print it on office-ipp through the API; the job's id."""
+    document = folder / "mail-test.pdf"
     pdf = pikepdf.new()
     pdf.add_blank_page(page_size=(595, 842))
     pdf.save(document)
+    submit = {"upload": "$upload", "printer": "office-ipp", "notify": notify}
     answers = web(
         [
             {"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]},
-            {
-                "method": "POST",
-                "path": "/api/v1/jobs",
-                "csrf": True,
-                "json": {"upload": "$upload", "printer": "office-ipp", "notify": True},
-            },
+            {"method": "POST", "path": "/api/v1/jobs", "csrf": True, "json": submit},
         ],
         user="alice",
     )["responses"]
     assert answers[0]["status"] == 201, answers[0]
     assert answers[1]["status"] == 201, answers[1]
-    job = answers[1]["json"]["job_id"]
+    return answers[1]["json"]["job_id"]
+
+
+def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
+    job = print_as_alice(web, tmp_path, notify=True)
 
     # The simulated printer takes 5-15 s per job; CUPS then runs its mailto notifier.
     # Other tests' jobs may send mail too: only this job's counts.
@@ -83,24 +84,7 @@ def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
 
 
 def test_no_mail_unless_asked(web, mailbox, tmp_path):
-    document = tmp_path / "quiet.pdf"
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
-    pdf.save(document)
-    answers = web(
-        [
-            {"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]},
-            {
-                "method": "POST",
-                "path": "/api/v1/jobs",
-                "csrf": True,
-                "json": {"upload": "$upload", "printer": "office-ipp"},
-            },
-        ],
-        user="alice",
-    )["responses"]
-    assert answers[1]["status"] == 201, answers[1]
-    job = answers[1]["json"]["job_id"]
+    job = print_as_alice(web, tmp_path, notify=False)
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
         states = web([{"method": "GET", "path": "/api/v1/jobs?which=all"}], user="alice")["responses"][0]["json"]
