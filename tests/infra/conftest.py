@@ -19,6 +19,18 @@ OFFICE_NAMESPACE = "pb-office"
 PRINTER_ADDRESS = "10.213.0.5"
 
 
+def in_office(*command, check=False, timeout=60, **kwargs):
+    """Run a command on the office PC (its own network namespace); text output captured."""
+    return subprocess.run(
+        ["ip", "netns", "exec", OFFICE_NAMESPACE, *command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def hostvars(host):
     """The host's inventory variables, as the converge saw them."""

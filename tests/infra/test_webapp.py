@@ -3,19 +3,11 @@
 import json
 import os
 import re
-import subprocess
 
 import pytest
-from conftest import OFFICE_NAMESPACE
+from conftest import in_office
 
 UNITS = ["printbridge-gateway.socket", "printbridge-web.socket", "nginx.service"]
-
-
-def office(*command, check=True):
-    """Run a command on the office PC (its own network namespace)."""
-    return subprocess.run(
-        ["ip", "netns", "exec", OFFICE_NAMESPACE, *command], capture_output=True, text=True, timeout=60, check=check
-    )
 
 
 def properties(host, unit, *names):
@@ -37,7 +29,7 @@ def test_units_enabled_and_running(host, unit):
 
 
 def test_app_and_gateway_answer_health_checks_from_the_office(hostvars):
-    result = office("curl", "-sk", f"https://{hostvars['ansible_host']}/healthz")
+    result = in_office("curl", "-sk", f"https://{hostvars['ansible_host']}/healthz")
     health = json.loads(result.stdout)
     assert health["app"] == "ok"
     assert health["cupsd"] == "ok"
@@ -100,20 +92,13 @@ def test_app_account_has_no_login(host):
 
 def test_http_redirects_to_https(hostvars):
     address = hostvars["ansible_host"]
-    result = office("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{address}/jobs")
+    result = in_office("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{address}/jobs")
     assert result.stdout == f"301 https://{address}/jobs"
 
 
 def handshake(address, version):
     """A TLS handshake from the office PC with one protocol version."""
-    return subprocess.run(
-        ["ip", "netns", "exec", OFFICE_NAMESPACE, *("openssl", "s_client", "-connect", f"{address}:443"), version],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return in_office("openssl", "s_client", "-connect", f"{address}:443", version, input="", timeout=30)
 
 
 def test_tls_is_modern_and_names_the_host(host, hostvars):
@@ -132,7 +117,7 @@ def test_tls_is_modern_and_names_the_host(host, hostvars):
 
 
 def test_security_headers(hostvars):
-    result = office("curl", "-skD", "-", "-o", "/dev/null", f"https://{hostvars['ansible_host']}/login")
+    result = in_office("curl", "-skD", "-", "-o", "/dev/null", f"https://{hostvars['ansible_host']}/login")
     headers = result.stdout.lower()
     assert "strict-transport-security: max-age=31536000" in headers
     assert "content-security-policy:" in headers
@@ -142,7 +127,7 @@ def test_security_headers(hostvars):
 
 def test_upload_limit_enforced_by_nginx(host, hostvars):
     limit = hostvars.get("webapp_max_upload_mb", 25)
-    result = office(
+    result = in_office(
         "sh",
         "-c",
         f"head -c {(limit + 2) * 1024 * 1024} /dev/zero | curl -sk -o /dev/null -w '%{{http_code}}' "

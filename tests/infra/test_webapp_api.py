@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import OFFICE_NAMESPACE
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Path parameters for the plain checks: nothing that exists, so that a check which wrongly got
@@ -99,7 +100,7 @@ def test_api_answers_conform_to_its_openapi_document(web, site, user, artifacts,
     reports = artifacts / "schemathesis" / hostvars["inventory_hostname"] / user
     reports.mkdir(parents=True, exist_ok=True)
     command = [
-        *("ip", "netns", "exec", "pb-office", str(SCHEMATHESIS), "run", f"{site}/api/v1/openapi.json"),
+        *("ip", "netns", "exec", OFFICE_NAMESPACE, str(SCHEMATHESIS), "run", f"{site}/api/v1/openapi.json"),
         *("--url", f"{site}/api/v1", "--tls-verify", "false"),
         *("--header", f"Cookie: printbridge_session={session['cookie']}"),
         *("--header", f"X-CSRFToken: {session['csrf']}"),

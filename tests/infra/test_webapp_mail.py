@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from conftest import OFFICE_NAMESPACE
+from conftest import OFFICE_NAMESPACE, in_office
 
 SINK = "10.213.0.6:2525"  # the office PC; webapp_smtp_server in molecule's group_vars
 SMTPD = ("/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", SINK)  # Debian's python3-aiosmtpd
-
-
-def on_office(*command, **kwargs):
-    return subprocess.run(["ip", "netns", "exec", OFFICE_NAMESPACE, *command], check=False, **kwargs)
 
 
 @pytest.fixture
@@ -31,7 +27,7 @@ def mailbox(tmp_path):
     host, port = SINK.split(":")
     probe = f"import socket; socket.create_connection(('{host}', {port}), timeout=2).close()"
     deadline = time.monotonic() + 20
-    while on_office("/usr/bin/python3", "-c", probe, capture_output=True).returncode != 0:
+    while in_office("/usr/bin/python3", "-c", probe).returncode != 0:
         assert server.poll() is None, server.stderr.read().decode()
         assert time.monotonic() < deadline, "the SMTP sink did not start"
         time.sleep(0.3)
