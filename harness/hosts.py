@@ -63,6 +63,7 @@ class Host:
             "base": base,
             "upper": base / "upper",
             "work": base / "work",
+            "debs": base / "debs",
             "root": base / "root",
             "console": base / "console.log",
             "pid": base / "nspawn.pid",
@@ -186,6 +187,7 @@ def start(settings: Settings, host: Host) -> None:
     umount_chroot(settings, host)
     paths = host.paths(settings)
     debs = rootfs.debs_dir(settings, host.suite, host.arch)
+    paths["debs"].mkdir(exist_ok=True)
     with paths["console"].open("ab") as console:
         proc = subprocess.Popen(
             [
@@ -200,7 +202,10 @@ def start(settings: Settings, host: Host) -> None:
                 "--resolv-conf=copy-host",
                 "--timezone=off",
                 "--console=read-only",
-                f"--bind={debs}:/var/cache/apt/archives",
+                # The suite's shared cache as a read-only layer: each host
+                # has its own apt lock and downloads, so hosts of one suite
+                # can run apt at the same time; stop() keeps what they fetched.
+                f"--overlay={debs}:{paths['debs']}:/var/cache/apt/archives",
             ],
             stdin=subprocess.DEVNULL,
             stdout=console,
@@ -270,6 +275,20 @@ def stop(settings: Settings, host: Host) -> None:
             while alive(pid, "systemd-nspawn"):
                 time.sleep(0.1)
     pidfile.unlink()
+    _keep_downloads(settings, host)
+
+
+def _keep_downloads(settings: Settings, host: Host) -> None:
+    """Add the packages this host downloaded to its suite's shared cache."""
+    shared = rootfs.debs_dir(settings, host.suite, host.arch)
+    for deb in host.paths(settings)["debs"].glob("*.deb"):
+        target = shared / deb.name
+        if not target.exists():
+            # Link under a private name, then rename: readers never see half a file.
+            partial = shared / "partial" / f"{deb.name}.{host.name}"
+            partial.unlink(missing_ok=True)
+            os.link(deb, partial)
+            partial.replace(target)
 
 
 def destroy(settings: Settings, name: str) -> None:
