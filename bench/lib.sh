@@ -21,15 +21,13 @@ BENCH_HOSTS=()
 work=
 
 # bench_start HOST...: the toolchain (scripts/lib.sh setup), a work directory
-# in $work, the demo's admin key, and a trap that destroys HOST... and the work
-# directory on exit. Leftover HOST... of an earlier run are destroyed first.
+# in $work and a trap that destroys HOST... and the work directory on exit.
+# Leftover HOST... of an earlier run are destroyed first.
 bench_start() {
   setup
   BENCH_HOSTS=("$@")
   work=$(mktemp -d)
   trap bench_cleanup EXIT
-  local demo_key=$PB_LAB_STATE/demo/admin_ed25519
-  [ -f "$demo_key" ] || { mkdir -p "$(dirname "$demo_key")"; ssh-keygen -q -t ed25519 -N '' -f "$demo_key"; }
   lab destroy "${BENCH_HOSTS[@]}" >/dev/null 2>&1 || true
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -75,7 +76,8 @@ class Host:
         return {
             "instance": self.name,
             "address": self.address,
-            "user": "root",
+            "user": settings.admin_user,
+            "become_method": "sudo",
             "port": 22,
             "identity_file": str(settings.ssh_key),
             "root": str(self.paths(settings)["root"]),
@@ -154,14 +156,22 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
 
 
 def _personalise(settings: Settings, host: Host) -> None:
-    """Own SSH host keys and the lab's root key, as Raspberry Pi Imager would set up."""
+    """Own SSH host keys and a first user with the lab's key and sudo, as
+    Raspberry Pi Imager sets up a card: the roles then forbid root logins."""
     root = host.paths(settings)["root"]
     run(["ssh-keygen", "-A", "-f", str(root)])
-    ssh_dir = root / "root/.ssh"
+    user = settings.admin_user
+    if not succeeds(["chroot", str(root), "id", "-u", user]):
+        run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", user])
+    sudoers = root / "etc/sudoers.d/010_lab-first-user"
+    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+    ssh_dir = root / "home" / user / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     keys = ssh_dir / "authorized_keys"
     keys.write_text(Path(f"{settings.ssh_key}.pub").read_text())
     keys.chmod(0o600)
+    run(["chroot", str(root), "chown", "-R", f"{user}:{user}", f"/home/{user}/.ssh"])
 
 
 def mount_chroot(settings: Settings, host: Host) -> None:
@@ -218,9 +228,10 @@ def start(settings: Settings, host: Host) -> None:
 
 
 def ssh(settings: Settings, host: Host, command: str, *, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-    """Run *command* on the host as root with the lab key."""
+    """Run *command* on the host as root (the lab's first user, sudo) with the lab key."""
     return subprocess.run(
-        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"root@{host.address}", command],
+        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"{settings.admin_user}@{host.address}",
+         f"sudo -n sh -c {shlex.quote(command)}"],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -17,6 +17,8 @@ class Settings:
     subnet: ipaddress.IPv4Network
     bridge: str
     mirror: str
+    # The first user every lab host is made with (Raspberry Pi Imager's user).
+    admin_user: str = "pbadmin"
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:

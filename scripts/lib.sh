@@ -99,13 +99,15 @@ lab() {
   (cd "$PB_ROOT" && "$PB_VENV/bin/python" -m harness "$@")
 }
 
-# lab_ssh ADDRESS COMMAND...: COMMAND as root on a lab host over SSH (stdin passes through).
+# lab_ssh ADDRESS COMMAND...: COMMAND as root on a lab host over SSH (stdin
+# passes through). Like an admin: the host's first user, then sudo, as the
+# roles allow no root logins.
 lab_ssh() {
   local address=$1
   shift
   # shellcheck disable=SC2046 # the harness prints one option per word
   ssh $("$PB_VENV/bin/python" -c 'from harness.hosts import SSH_OPTIONS; print(" ".join(SSH_OPTIONS))') \
-    -i "$PB_LAB_STATE/id_ed25519" "root@$address" "$@"
+    -i "$PB_LAB_STATE/id_ed25519" "pbadmin@$address" "sudo -n sh -c $(printf %q "$*")"
 }
 
 # lab_printer NAME ADDRESS TITLE [IPPEVEPRINTER OPTION...]: a simulated network
