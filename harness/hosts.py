@@ -212,6 +212,8 @@ def start(settings: Settings, host: Host) -> None:
                 "--resolv-conf=copy-host",
                 "--timezone=off",
                 "--console=read-only",
+                # The host's own network namespace: its firewall may manage it.
+                "--capability=CAP_NET_ADMIN",
                 # The suite's shared cache as a read-only layer: each host
                 # has its own apt lock and downloads, so hosts of one suite
                 # can run apt at the same time; stop() keeps what they fetched.

@@ -16,6 +16,7 @@ PB_APT_PACKAGES=(
   ca-certificates git gcc libcups2-dev python3-dev python3-venv shellcheck
   cups-client cups-ipp-utils cups-ppdc
   chromium fonts-dejavu-core python3-aiosmtpd
+  nmap testssl.sh lynis
 )
 
 die() {
