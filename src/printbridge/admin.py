@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from printbridge.auth import admin_required
-from printbridge.context import call
+from printbridge.context import call, list_jobs
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -26,7 +26,7 @@ def index() -> Any:
     return render_template(
         "admin.html",
         printers=call("printers"),
-        jobs=call("jobs", which="not-completed", all_users=True),
+        jobs=list_jobs("not-completed", all_users=True),
         watchdog=watchdog,
         watchdog_error=error_message,
     )

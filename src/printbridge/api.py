@@ -12,7 +12,7 @@ from flask_wtf.csrf import generate_csrf
 
 from printbridge import openapi, submission
 from printbridge.auth import admin_required, login_required
-from printbridge.context import call, is_admin, user
+from printbridge.context import call, is_admin, job_action, list_jobs, user
 from printbridge.gateway_client import GatewayError
 from printbridge.print_options import OptionError
 from printbridge.uploads import UploadError
@@ -79,7 +79,7 @@ def jobs() -> Any:
     which = request.args.get("which", "not-completed")
     if which not in ("not-completed", "completed", "all"):
         return refused(400, "bad_request", "which must be not-completed, completed or all.")
-    return jsonify(call("jobs", which=which, all_users=request.args.get("all_users") in ("1", "true")))
+    return jsonify(list_jobs(which, all_users=request.args.get("all_users") in ("1", "true")))
 
 
 @bp.route("/jobs", methods=["POST"])
@@ -103,17 +103,17 @@ def submit() -> Any:
     return jsonify(job_id=job_id), 201
 
 
-def job_action(action: str) -> Any:
+def job_action_view(action: str) -> Any:
     @login_required
     def view(job_id: int) -> Any:
-        return jsonify(call(action, job_id=job_id))
+        return jsonify(job_action(action, job_id))
 
     view.__name__ = f"job_{action}"
     return view
 
 
 for _action in JOB_ACTIONS:
-    bp.add_url_rule(f"/jobs/<int:job_id>/{_action}", view_func=job_action(_action), methods=["POST"])
+    bp.add_url_rule(f"/jobs/<int:job_id>/{_action}", view_func=job_action_view(_action), methods=["POST"])
 
 
 @bp.route("/admin/jobs/<int:job_id>/purge", methods=["POST"])

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from printbridge.auth import login_required
-from printbridge.context import call
+from printbridge.context import call, job_action, list_jobs
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("jobs", __name__)
@@ -17,13 +17,13 @@ ACTIONS = {"hold": "held", "release": "released", "cancel": "cancelled", "reprin
 @bp.route("/jobs")
 @login_required
 def mine() -> Any:
-    return render_template("jobs.html", jobs=call("jobs", which="not-completed"), printers=call("printers"))
+    return render_template("jobs.html", jobs=list_jobs("not-completed"), printers=call("printers"))
 
 
 @bp.route("/jobs/history")
 @login_required
 def history() -> Any:
-    return render_template("history.html", jobs=call("jobs", which="completed"))
+    return render_template("history.html", jobs=list_jobs("completed"))
 
 
 @bp.route("/jobs/<int:job_id>/<any(hold, release, cancel, reprint):action>", methods=["POST"])
@@ -34,7 +34,7 @@ def act(job_id: int, action: str) -> Any:
     else:
         back = url_for("jobs.history" if action == "reprint" else "jobs.mine")
     try:
-        call(action, job_id=job_id)
+        job_action(action, job_id)
     except GatewayError as error:
         flash(f"Job {job_id}: {error.message}", "error")
     else:

@@ -11,11 +11,10 @@ signing in between guesses; each name they guess still locks after max_attempts.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from printbridge import store
 
 ADDRESS_FACTOR = 4
 
@@ -26,7 +25,7 @@ class Throttle:
         self.max_attempts = max_attempts
         self.max_address_attempts = max_attempts * ADDRESS_FACTOR
         self.window = lockout_minutes * 60
-        with self.connect() as db:
+        with store.connect(self.path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, at REAL NOT NULL)")
             db.execute("CREATE INDEX IF NOT EXISTS failures_key ON failures (key, at)")
 
@@ -34,21 +33,11 @@ class Throttle:
     def keys(name: str, address: str | None) -> tuple[str, str]:
         return f"user:{name.lower()}", f"addr:{address}"
 
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        # A fresh connection per call: gunicorn workers are processes, SQLite does the locking.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
-
     def locked(self, name: str, address: str | None) -> bool:
         """True when the user name failed max_attempts times, or the address four times as often, within the window."""
         since = time.time() - self.window
         user_key, address_key = self.keys(name, address)
-        with self.connect() as db:
+        with store.connect(self.path) as db:
             for key, limit in ((user_key, self.max_attempts), (address_key, self.max_address_attempts)):
                 (count,) = db.execute("SELECT COUNT(*) FROM failures WHERE key = ? AND at > ?", (key, since)).fetchone()
                 if count >= limit:
@@ -57,11 +46,11 @@ class Throttle:
 
     def failed(self, name: str, address: str | None) -> None:
         now = time.time()
-        with self.connect() as db:
+        with store.connect(self.path) as db:
             db.executemany("INSERT INTO failures (key, at) VALUES (?, ?)", [(k, now) for k in self.keys(name, address)])
             db.execute("DELETE FROM failures WHERE at < ?", (now - self.window,))
 
     def succeeded(self, name: str, address: str | None) -> None:
         """A good password forgives the user's failures and those of the address it came from."""
-        with self.connect() as db:
+        with store.connect(self.path) as db:
             db.executemany("DELETE FROM failures WHERE key = ?", [(k,) for k in self.keys(name, address)])

@@ -1,4 +1,4 @@
-"""Uploaded documents: checked by content, sanitised with pikepdf, kept briefly in the spool folder.
+"""Uploaded documents: checked by content, sanitised with pikepdf (in a child), kept briefly in the spool folder.
 
 The client's file name is only ever a title; files are named by random tokens,
 are 0600, and are deleted after printing or after upload_ttl_minutes."""
@@ -6,24 +6,32 @@ are 0600, and are deleted after printing or after upload_ttl_minutes."""
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import os
 import re
 import secrets
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-import pikepdf
-
 MAGIC = b"%PDF-"
 CHUNK = 1024 * 1024
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-# Keys that carry scripts, automatic actions or attached files; a print job needs none of them.
-ACTIVE_KEYS = ("/OpenAction", "/AA", "/JS", "/JavaScript", "/EmbeddedFiles", "/EF", "/XFA")
-# Link actions that only navigate are harmless; every other action (JavaScript, Launch,
-# SubmitForm, ImportData, GoToE, ...) is removed.
-SAFE_ACTIONS = ("/GoTo", "/URI")
+# Where the child finds this package, whatever the parent's sys.path was made of.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Wall-clock bound on one check; the child also limits its own memory and CPU time.
+CHECK_TIMEOUT = 60
+REFUSALS = {
+    "encrypted": "“{title}” is protected with a password. Remove the protection and try again.",
+    "no_pages": "“{title}” has no pages.",
+    "too_many_pages": "“{title}” has {pages} pages; at most {max_pages} can be printed at once.",
+    "damaged": "“{title}” is damaged and cannot be read as a PDF.",
+}
+log = logging.getLogger(__name__)
 FULL = "The server's upload space is full. Nothing was stored; jobs already queued are not affected. Try again later."
 
 
@@ -105,55 +113,35 @@ def receive(stream: IO[bytes], raw: Path, title: str, limit: int) -> None:
 
 
 def check_and_rewrite(raw: Path, final: Path, title: str, max_pages: int) -> tuple[int, int]:
-    """Open with pikepdf, refuse what cannot be printed safely, write a sanitised copy."""
-    try:
-        with pikepdf.open(raw) as pdf:
-            if pdf.is_encrypted:
-                raise UploadError(f"“{title}” is protected with a password. Remove the protection and try again.")
-            pages = len(pdf.pages)
-            if pages == 0:
-                raise UploadError(f"“{title}” has no pages.")
-            if pages > max_pages:
-                raise UploadError(f"“{title}” has {pages} pages; at most {max_pages} can be printed at once.", 413)
-            removed = sanitise(pdf)
-            with create(final) as out:
-                pdf.save(out)
-    except pikepdf.PasswordError:
-        raise UploadError(f"“{title}” is protected with a password. Remove the protection and try again.") from None
-    except pikepdf.PdfError:
-        raise UploadError(f"“{title}” is damaged and cannot be read as a PDF.") from None
-    return pages, removed
-
-
-def sanitise(pdf: pikepdf.Pdf) -> int:
-    """Remove scripts, automatic actions and embedded files everywhere; return how many were removed."""
-    removed = 0
-    for obj in pdf.objects:
-        removed += clean(obj)
-    return removed
-
-
-def clean(obj: object) -> int:
-    """Clean one object and the direct (not indirect) objects inside it; indirect ones get their own turn."""
-    removed = 0
-    if isinstance(obj, pikepdf.Array):
-        for item in obj:
-            if isinstance(item, pikepdf.Array | pikepdf.Dictionary) and not item.is_indirect:
-                removed += clean(item)
-    elif isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-        for key in ACTIVE_KEYS:
-            if key in obj:
-                del obj[key]
-                removed += 1
-        action = obj.get("/A")
-        if isinstance(action, pikepdf.Dictionary) and str(action.get("/S", "")) not in SAFE_ACTIONS:
-            del obj["/A"]
-            removed += 1
-        for key in list(obj.keys()):
-            value = obj[key]
-            if isinstance(value, pikepdf.Array | pikepdf.Dictionary) and not value.is_indirect:
-                removed += clean(value)
-    return removed
+    """Have printbridge.pdfcheck open the upload, refuse what cannot be printed safely and write a sanitised copy."""
+    with raw.open("rb") as source, create(final) as out:
+        try:
+            child = subprocess.run(
+                [sys.executable, "-m", "printbridge.pdfcheck", str(max_pages), str(out.fileno())],
+                stdin=source,
+                capture_output=True,
+                pass_fds=(out.fileno(),),
+                timeout=CHECK_TIMEOUT,
+                check=False,
+                env=os.environ | {"PYTHONPATH": str(PACKAGE_ROOT)},
+            )
+        except subprocess.TimeoutExpired:
+            raise UploadError(
+                f"“{title}” could not be checked: it needs more memory or time than a print job may.", 422
+            ) from None
+    verdict = json.loads(child.stdout or "{}") if child.returncode == 0 else {"error": "failed"}
+    error = verdict.get("error")
+    if error is None:
+        return verdict["pages"], verdict["removed"]
+    if error == "disk_full":
+        raise OSError(errno.ENOSPC, "no space left while writing the checked copy")
+    if error == "failed":
+        # Killed by its limits (a PDF that needs more memory or time than a print job should).
+        log.warning("PDF check of an upload failed (exit %s): %s", child.returncode, child.stderr.decode()[-500:])
+        raise UploadError(f"“{title}” could not be checked: it needs more memory or time than a print job may.", 422)
+    raise UploadError(
+        REFUSALS[error].format(title=title, max_pages=max_pages, **verdict), 413 if "pages" in verdict else 400
+    )
 
 
 def expire(spool_dir: Path, ttl_minutes: int) -> None:

@@ -24,7 +24,7 @@ if os.geteuid() != 0 or not Path("/usr/sbin/cupsd").exists():
 
 import pikepdf  # noqa: E402
 
-from printbridge import create_app  # noqa: E402
+from printbridge.app import create_app  # noqa: E402
 from printbridge.gateway_client import Gateway  # noqa: E402
 
 USERS = {"alice": "pbprint", "bob": "", "carol": "pbprintadmin", "dave": "pbprint"}

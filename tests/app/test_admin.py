@@ -81,7 +81,15 @@ def test_watchdog_log_for_admins(gateway):
 def test_watchdog_log_shows_only_actions_newest_first(gateway, login):
     """Every timer run makes systemd log Starting/Finished/Deactivated: none of that is shown."""
 
+    def unit_gone():
+        state = subprocess.run(
+            ["systemctl", "show", "-P", "LoadState", "printbridge-watchdog.service"], capture_output=True, text=True
+        )
+        return state.stdout.strip() == "not-found"
+
     def run_watchdog(script):
+        # systemd unloads a finished transient unit a moment after --wait returns.
+        wait_for(unit_gone, timeout=30, interval=0.1, what="the previous watchdog run to be unloaded")
         subprocess.run(
             ["systemd-run", "-q", "--wait", "--collect", "--unit=printbridge-watchdog.service", "sh", "-c", script],
             check=True,

@@ -2,11 +2,13 @@
 
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
-from conftest import PARKED, QUEUE
+from conftest import PARKED, QUEUE, SRC, wait_for, write_config
 
-from printbridge.gateway_client import GatewayError
+from printbridge.gateway_client import Gateway, GatewayError
 
 
 def test_authenticate(gateway, users):
@@ -25,6 +27,24 @@ def test_authenticate_refusals_look_the_same(gateway, users, user, password):
         gateway.call("authenticate", user=user, password=users.get(user, "x") if password is None else password)
     assert refused.value.code == "invalid_credentials"
     assert refused.value.message == "The user name or password is wrong, or this account may not print here."
+
+
+def test_socket_activated_gateway_exits_when_idle(tmp_path, spool_dir, users):
+    # As systemd runs it: the listening socket is handed over, and after --idle-exit
+    # seconds without a request the gateway gives its memory back (systemd keeps the socket).
+    listening = tmp_path / "activated.sock"
+    config = write_config(tmp_path / "gateway.toml", spool_dir=str(spool_dir))
+    # systemd-socket-activate passes no environment but what -E names.
+    command = ["systemd-socket-activate", "--listen", str(listening), "-E", f"PYTHONPATH={SRC}"]
+    command += [sys.executable, "-m", "printbridge.gateway", "--config", str(config), "--idle-exit", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(listening.exists, what="the activation socket")
+        assert Gateway(str(listening)).call("authenticate", user="carol", password=users["carol"])["user"] == "carol"
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert "idle for 2s, exiting until the next request" in process.stdout.read()
 
 
 def test_users_outside_the_groups_get_nothing(gateway):

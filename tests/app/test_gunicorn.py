@@ -27,7 +27,7 @@ def server(tmp_path, gateway, spool_dir):
         login_max_attempts=2,
     )
     env = {**os.environ, "PRINTBRIDGE_CONFIG": str(config), "PYTHONPATH": str(SRC)}
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{PORT}", "printbridge:create_app()"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{PORT}", "printbridge.app:create_app()"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: port_open(PORT), what="gunicorn")

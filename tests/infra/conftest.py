@@ -83,7 +83,14 @@ def printer(hostvars):
 
     def run(command):
         return subprocess.run(
-            ["ssh", *SSH_OPTIONS, "-i", hostvars["ansible_private_key_file"], f"pbadmin@{PRINTER_ADDRESS}", f"sudo -n sh -c {shlex.quote(command)}"],
+            [
+                "ssh",
+                *SSH_OPTIONS,
+                "-i",
+                hostvars["ansible_private_key_file"],
+                f"pbadmin@{PRINTER_ADDRESS}",
+                f"sudo -n sh -c {shlex.quote(command)}",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -4,6 +4,7 @@ import json
 import os
 import re
 
+import pikepdf
 import pytest
 from conftest import in_office
 
@@ -49,6 +50,23 @@ def test_app_runs_unprivileged_in_its_sandbox(host):
     assert host.run(f"nsenter -t {pid} -m touch /usr/lib/printbridge/x").rc != 0, "/usr is read-only"
     assert host.run(f"nsenter -t {pid} -m touch /etc/printbridge/x").rc != 0, "/etc is read-only"
     assert host.run(f"nsenter -t {pid} -m ls /home/pbadmin").rc != 0, "homes are hidden"
+
+
+def test_uploads_are_parsed_outside_the_app_workers(host, web, tmp_path):
+    # qpdf parses untrusted PDFs in a short-lived child (printbridge.pdfcheck):
+    # the long-running gunicorn processes never load it.
+    document = tmp_path / "check.pdf"
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.save(document)
+    answer = web([{"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]}], user="alice")
+    assert answer["responses"][0]["status"] == 201, answer
+    assert answer["responses"][0]["json"]["uploads"][0]["pages"] == 1
+    main = main_pid(host, "printbridge-web.service")
+    workers = host.check_output(f"cat /proc/{main}/task/*/children").split()
+    assert workers
+    for pid in [main, *workers]:
+        assert "qpdf" not in host.file(f"/proc/{pid}/maps").content_string
 
 
 def test_gateway_keeps_only_the_capabilities_it_needs(host):

@@ -79,13 +79,34 @@ class Server:
     def __init__(self, listener: socket.socket, handlers: Handlers) -> None:
         self.listener = listener
         self.handlers = handlers
+        self.busy = 0
+        self.lock = threading.Lock()
 
-    def serve_forever(self) -> None:
+    def serve(self, idle_exit: float | None = None) -> None:
+        """Answer connections; with *idle_exit*, return after that many seconds without any
+        (systemd keeps the socket and starts the gateway again for the next one)."""
+        self.listener.settimeout(idle_exit)
         while True:
-            conn, _ = self.listener.accept()
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                with self.lock:
+                    if self.busy == 0:
+                        log.info("idle for %gs, exiting until the next request", idle_exit)
+                        return
+                continue
+            with self.lock:
+                self.busy += 1
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
 
-    def serve(self, conn: socket.socket) -> None:
+    def answer(self, conn: socket.socket) -> None:
+        try:
+            self.reply(conn)
+        finally:
+            with self.lock:
+                self.busy -= 1
+
+    def reply(self, conn: socket.socket) -> None:
         with conn:
             request: dict[str, Any] = {}
             try:
