@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from printbridge import submission
 from printbridge.auth import login_required
-from printbridge.context import call, job_action, list_jobs
+from printbridge.context import job_action, list_jobs
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("jobs", __name__)
@@ -17,7 +18,7 @@ ACTIONS = {"hold": "held", "release": "released", "cancel": "cancelled", "reprin
 @bp.route("/jobs")
 @login_required
 def mine() -> Any:
-    return render_template("jobs.html", jobs=list_jobs("not-completed"), printers=call("printers"))
+    return render_template("jobs.html", jobs=list_jobs("not-completed"), printers=submission.printers())
 
 
 @bp.route("/jobs/history")

@@ -30,19 +30,23 @@ def test_admin_page_for_carol(login, pdf_file, clean_queues):
 
 
 @pytest.mark.parametrize(
-    ("action", "check"),
+    ("action", "check", "offered", "hidden"),
     [
-        ("pause", lambda p: p["state"] == "stopped" and "paused by an administrator" in p["message"]),
-        ("resume", lambda p: p["state"] == "idle"),
-        ("reject", lambda p: not p["accepting"] and "not accepting" in p["message"]),
-        ("accept", lambda p: p["accepting"]),
+        ("pause", lambda p: p["state"] == "stopped" and "paused by an admin" in p["message"], "Resume", "Pause"),
+        ("resume", lambda p: p["state"] == "idle", "Pause", "Resume"),
+        ("reject", lambda p: not p["accepting"] and "not accepting" in p["message"], "Accept jobs", "Reject jobs"),
+        ("accept", lambda p: p["accepting"], "Reject jobs", "Accept jobs"),
     ],
 )
-def test_printer_control(login, gateway, action, check, clean_queues):
+def test_printer_control(login, gateway, action, check, offered, hidden, clean_queues):
     carol = login("carol")
     response = carol.post(f"/admin/printers/{QUEUE}/{action}")
     assert response.status_code == 303
     assert check(printer_state(gateway, QUEUE))
+    # The printer's card offers only the action that undoes this one.
+    page = carol.get("/admin/").get_data(as_text=True)
+    assert f'aria-label="{offered} {QUEUE}"' in page
+    assert f'aria-label="{hidden} {QUEUE}"' not in page
 
 
 def test_move_and_purge(login, gateway, pdf_file, clean_queues):

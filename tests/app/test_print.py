@@ -65,6 +65,7 @@ def test_unshared_queue_is_offered_to_admins_only(login, pdf_file, cups_server):
         alice = login("alice")
         token = upload(alice, pdf_file(), api=True).get_json()["uploads"][0]["token"]
         assert "front-desk" not in alice.get("/print").get_data(as_text=True)
+        assert 'data-printer="front-desk"' not in alice.get("/jobs").get_data(as_text=True)
         assert "front-desk" not in [p["name"] for p in alice.api("GET", "/api/v1/printers").get_json()]
         assert QUEUE in [p["name"] for p in alice.api("GET", "/api/v1/printers").get_json()]
         response = alice.api("POST", "/api/v1/jobs", json={"upload": token, "printer": "front-desk"})
@@ -72,6 +73,7 @@ def test_unshared_queue_is_offered_to_admins_only(login, pdf_file, cups_server):
         carol = login("carol")
         assert "front-desk" in [p["name"] for p in carol.api("GET", "/api/v1/printers").get_json()]
         assert 'value="front-desk"' in carol.get("/print").get_data(as_text=True)
+        assert 'data-printer="front-desk"' in carol.get("/jobs").get_data(as_text=True)
     finally:
         subprocess.run(["lpadmin", "-x", "front-desk"], capture_output=True, check=False)
 

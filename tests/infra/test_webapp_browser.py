@@ -331,11 +331,15 @@ def test_admin_sees_everyones_jobs_and_controls_printers(new_page, sign_in, site
     assert job_action(admin, last, "Cancel") == f"Job {last} was cancelled."
     assert admin.url.endswith("/admin/")
 
-    for action, word, state in (("Pause", "paused", "stopped"), ("Resume", "resumed", "idle")):
+    steps = (("Pause", "paused", "stopped", "Resume"), ("Resume", "resumed", "idle", "Pause"))
+    for action, word, state, other in steps:
         admin.get_by_role("button", name=f"{action} front-desk", exact=True).click()
         admin.wait_for_load_state()
         assert messages(admin) == f"front-desk is {word}."
         assert f"state-{state}" in admin.locator("[data-printer='front-desk']").get_attribute("class")
+        # Only the action that changes the new state is offered.
+        assert admin.get_by_role("button", name=f"{action} front-desk", exact=True).count() == 0
+        assert admin.get_by_role("button", name=f"{other} front-desk", exact=True).count() == 1
         shot(admin, f"admin-{word}")
 
     response = office.goto(f"{site}/admin/")
