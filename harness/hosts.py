@@ -232,8 +232,14 @@ def start(settings: Settings, host: Host) -> None:
 def ssh(settings: Settings, host: Host, command: str, *, timeout: int = 60) -> subprocess.CompletedProcess[str]:
     """Run *command* on the host as root (the lab's first user, sudo) with the lab key."""
     return subprocess.run(
-        ["ssh", *SSH_OPTIONS, "-i", str(settings.ssh_key), f"{settings.admin_user}@{host.address}",
-         f"sudo -n sh -c {shlex.quote(command)}"],
+        [
+            "ssh",
+            *SSH_OPTIONS,
+            "-i",
+            str(settings.ssh_key),
+            f"{settings.admin_user}@{host.address}",
+            f"sudo -n sh -c {shlex.quote(command)}",
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
