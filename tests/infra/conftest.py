@@ -1,5 +1,6 @@
 """Shared fixtures for the checks run on every converged host (molecule verify)."""
 
+import functools
 import json
 import os
 import shlex
@@ -15,20 +16,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.hosts import SSH_OPTIONS
 
 HERE = Path(__file__).resolve().parent
-OFFICE_NAMESPACE = "pb-office"
 PRINTER_ADDRESS = "10.213.0.5"
 
 
-def in_office(*command, check=False, timeout=60, **kwargs):
-    """Run a command on the office PC (its own network namespace); text output captured."""
+def peer_namespace(peer):
+    """The network namespace of lab peer *peer* (office, admin, foreign: molecule/resources/vars/lab.yml);
+    PB_<PEER>_NAMESPACE points the checks at another peer, as for tests/infra/office-chromium."""
+    return os.environ.get(f"PB_{peer.upper()}_NAMESPACE", f"pb-{peer}")
+
+
+OFFICE_NAMESPACE = peer_namespace("office")
+
+
+def in_peer(peer, *command, check=False, timeout=60, **kwargs):
+    """Run a command on a lab peer (its own network namespace); text output captured."""
     return subprocess.run(
-        ["ip", "netns", "exec", OFFICE_NAMESPACE, *command],
+        ["ip", "netns", "exec", peer_namespace(peer), *command],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=check,
         **kwargs,
     )
+
+
+# The office PC, where most checks run their clients.
+in_office = functools.partial(in_peer, "office")
 
 
 @pytest.fixture

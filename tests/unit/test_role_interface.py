@@ -99,3 +99,22 @@ def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_va
     assert message in result.stdout + result.stderr
     assert "changed=0" in result.stdout
     assert "TASK [webapp : Install the web app's packages]" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"firewall_office_networks": ["10.0.0.0/33"]}, "not: 10.0.0.0/33"),
+        ({"firewall_admin_networks": ["192.168.1.0/24", "admins"]}, "not: admins"),
+        ({"firewall_admin_networks": []}, "must not be empty"),
+        ({"firewall_ssh_rate": "fast"}, "firewall_ssh_rate"),
+        ({"firewall_extra_rules": [{"name": "x", "port": 1, "protocol": "sctp", "networks": []}]}, "protocol"),
+        ({"firewall_extra_rules": [{"name": "snmp", "port": 161, "networks": ["fe80::/129"]}]}, "not: fe80::/129"),
+    ],
+    ids=["bad-prefix", "not-a-network", "no-admins", "rate", "protocol", "extra-network"],
+)
+def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
+    result = converge_localhost_check_mode(tmp_path, extra_vars, role="firewall")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "changed=0" in result.stdout

@@ -1,0 +1,207 @@
+"""The firewall: default-deny for IPv4 and IPv6 as inventory says, seen from the lab peers (office PC, admin
+workstation, a foreign host), SSH rate limit, and re-runs that neither lock out nor cut an open session."""
+
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import in_peer
+
+from harness.hosts import SSH_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+FAMILIES = {4: ("iptables", "/etc/iptables/rules.v4"), 6: ("ip6tables", "/etc/iptables/rules.v6")}
+# fail2ban (role hardening) adds chains of its own; they are not ours to compare.
+FOREIGN = re.compile(r"(^:| )f2b-")
+
+
+def rules(text):
+    """Rule lines of iptables-save output or a rules file: no comments, no counters, no fail2ban chains."""
+    lines = (re.sub(r"\[\d+:\d+\]$", "[0:0]", line.strip()) for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#") and not FOREIGN.search(line)]
+
+
+def loaded(host, version):
+    with host.sudo():
+        return rules(host.check_output(f"{FAMILIES[version][0]}-save -t filter"))
+
+
+@pytest.fixture
+def settings(hostvars):
+    """The firewall variables as the converge used them (inventory, else the role's defaults)."""
+    defaults = yaml.safe_load((ROOT / "roles/firewall/defaults/main.yml").read_text())
+    office = hostvars.get("firewall_office_networks", defaults["firewall_office_networks"])
+    return {
+        "office": [ipaddress.ip_network(n, strict=False) for n in office],
+        "admin": [ipaddress.ip_network(n, strict=False) for n in hostvars.get("firewall_admin_networks", office)],
+        "ports": set(hostvars.get("firewall_office_tcp_ports", defaults["firewall_office_tcp_ports"])),
+        "ssh_rate": hostvars.get("firewall_ssh_rate", defaults["firewall_ssh_rate"]),
+    }
+
+
+def peer_address(peer):
+    output = in_peer(peer, "ip", "-4", "-o", "address", "show", "dev", "eth0", check=True).stdout
+    return ipaddress.ip_address(output.split()[3].split("/")[0])
+
+
+def expected_ports(settings, address):
+    ports = set(settings["ports"]) if any(address in n for n in settings["office"]) else set()
+    return ports | ({22} if any(address in n for n in settings["admin"]) else set())
+
+
+def scan(peer, address, *options):
+    """nmap from a peer: {port: state} of every port it did not find filtered."""
+    result = in_peer(peer, "nmap", "-Pn", "-n", "--max-retries", "1", "-oG", "-", *options, address, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return {int(p): s for p, s in re.findall(r"(\d+)/([a-z|]+)/(?:tcp|udp)/", result.stdout)}
+
+
+@pytest.mark.parametrize("version", FAMILIES)
+def test_inbound_is_denied_by_default(host, version):
+    with host.sudo():
+        policies = host.check_output(f"{FAMILIES[version][0]} -S").splitlines()
+    assert {"-P INPUT DROP", "-P FORWARD DROP", "-P OUTPUT ACCEPT"} <= set(policies)
+
+
+@pytest.mark.parametrize("version", FAMILIES)
+def test_loaded_rules_are_the_persisted_ones(host, version):
+    """What runs is what netfilter-persistent loads at boot (in the image scenario: what it did load)."""
+    with host.sudo():
+        persisted = rules(host.file(FAMILIES[version][1]).content_string)
+    assert loaded(host, version) == persisted
+
+
+def test_rules_load_at_boot(host):
+    assert host.service("netfilter-persistent").is_enabled
+    assert host.service("netfilter-persistent").is_running
+
+
+@pytest.mark.parametrize("peer", ["office", "admin", "foreign"])
+def test_each_peer_reaches_only_its_ports(hostvars, settings, peer):
+    expected = expected_ports(settings, peer_address(peer))
+    if peer == "foreign":
+        assert not expected, "the foreign peer lies in an office or admin network"
+    # Every TCP port: all but the expected are filtered (dropped), not even closed.
+    found = scan(peer, hostvars["ansible_host"], "-sS", "-p-", "--min-rate", "10000")
+    assert found == dict.fromkeys(expected, "open")
+
+
+@pytest.mark.parametrize("peer", ["office", "foreign"])
+def test_ping_only_from_known_networks(hostvars, settings, peer):
+    known = any(peer_address(peer) in n for n in settings["office"] + settings["admin"])
+    # ICMP echo only: on the same link nmap would otherwise ask ARP, which no firewall filters.
+    result = in_peer(peer, "nmap", "-sn", "-PE", "--disable-arp-ping", "-n", "-oG", "-", hostvars["ansible_host"])
+    assert ("Status: Up" in result.stdout) == known
+
+
+def test_no_udp_ipp(host, hostvars):
+    """UDP 631 (cups-browsed's, CVE-2024-47176) is neither served nor let through."""
+    assert not host.socket("udp://0.0.0.0:631").is_listening
+    assert scan("office", hostvars["ansible_host"], "-sU", "-p", "631").get(631) != "open"
+
+
+def test_ssh_new_connections_are_rate_limited(hostvars, settings):
+    """From the admin workstation: after a burst of firewall_ssh_rate new connections further ones are dropped,
+    and one more gets through once the rate has refilled."""
+    probe = """
+import socket, sys, time
+address, attempts = sys.argv[1], int(sys.argv[2])
+def connect():
+    try:
+        socket.create_connection((address, 22), timeout=2).close()
+        return True
+    except OSError:
+        return False
+made = 0
+while made < attempts and connect():
+    made += 1
+print(made)
+time.sleep(float(sys.argv[3]))
+print(connect())
+"""
+    rate = settings["ssh_rate"]
+    result = in_peer(
+        "admin", sys.executable, "-c", probe, hostvars["ansible_host"], str(rate + 5), str(60 / rate + 1), check=True
+    )
+    made, again = result.stdout.split()
+    assert 0 < int(made) <= rate
+    assert again == "True"
+
+
+def firewall_run(hostvars, pytestconfig, tmp_path, **extra_vars):
+    """Run only the firewall role against this host, as an admin would, with extra variables."""
+    playbook = tmp_path / "firewall.yml"
+    playbook.write_text("- hosts: all\n  become: true\n  roles: [firewall]\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            *("-i", pytestconfig.getoption("ansible_inventory")),
+            *("--limit", hostvars["inventory_hostname"]),
+            *("-e", json.dumps(extra_vars)),
+            str(playbook),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def restore_rules(hostvars, pytestconfig, tmp_path):
+    """Converge the firewall as inventory says again after a test changed it."""
+    yield
+    result = firewall_run(hostvars, pytestconfig, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.usefixtures("restore_rules")
+def test_changing_rules_keeps_an_open_ssh_session(host, hostvars, settings, pytestconfig, tmp_path):
+    session = subprocess.Popen(
+        [
+            *("ssh", *SSH_OPTIONS, "-o", "ControlPath=none", "-i", hostvars["ansible_private_key_file"]),
+            f"pbadmin@{hostvars['ansible_host']}",
+            "read line; echo alive",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)  # signed in before the rules change
+        ports = sorted(settings["ports"] | {8631})
+        result = firewall_run(hostvars, pytestconfig, tmp_path, firewall_office_tcp_ports=ports)
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert "-A printbridge-office -p tcp -m tcp --dport 8631 -j ACCEPT" in loaded(host, 4)
+        output, _ = session.communicate("\n", timeout=30)
+    finally:
+        session.kill()
+    assert output.strip() == "alive"
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"firewall_admin_networks": ["10.213.0.300/32"]}, "not: 10.213.0.300/32"),
+        ({"firewall_office_networks": ["10.213.0.0/29", "office"]}, "not: office"),
+        ({"firewall_admin_networks": ["192.0.2.0/24"]}, "Add this address"),
+    ],
+    ids=["bad-address", "not-a-network", "controller-locked-out"],
+)
+def test_broken_rules_are_refused_and_running_ones_stay(host, hostvars, pytestconfig, tmp_path, extra_vars, message):
+    before = {version: loaded(host, version) for version in FAMILIES}
+    result = firewall_run(hostvars, pytestconfig, tmp_path, **extra_vars)
+    assert result.returncode != 0
+    assert message in result.stdout
+    assert {version: loaded(host, version) for version in FAMILIES} == before
+    with host.sudo():
+        assert rules(host.file(FAMILIES[4][1]).content_string) == before[4]
