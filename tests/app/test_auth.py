@@ -32,7 +32,7 @@ def test_failed_sign_in_is_logged_with_the_client_address_for_fail2ban(app, user
     lines = capsys.readouterr().err.splitlines()
     refused = [line for line in lines if line.startswith("printbridge: failed sign-in")]
     assert refused == [
-        f"printbridge: failed sign-in from=192.0.2.50 user={json.dumps(sneaky)} reason=invalid_credentials",
+        f"printbridge: failed sign-in from=192.0.2.50 user={json.dumps(sneaky[:64])} reason=invalid_credentials",
         'printbridge: failed sign-in from=192.0.2.50 user="alice" reason=invalid_credentials',
     ]
     for _ in range(2):
