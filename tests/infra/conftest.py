@@ -1,5 +1,6 @@
 """Shared fixtures for the checks run on every converged host (molecule verify)."""
 
+import functools
 import json
 import os
 import shlex
@@ -15,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.hosts import SSH_OPTIONS
 
 HERE = Path(__file__).resolve().parent
-OFFICE_NAMESPACE = "pb-office"
+# The office PC: molecule's peer "office" (10.213.0.6); PB_OFFICE_PEER names another lab peer.
+OFFICE_NAMESPACE = f"pb-{os.environ.get('PB_OFFICE_PEER', 'office')}"
 PRINTER_ADDRESS = "10.213.0.5"
 
 
@@ -29,6 +31,18 @@ def in_office(*command, check=False, timeout=60, **kwargs):
         check=check,
         **kwargs,
     )
+
+
+@functools.cache
+def office_address():
+    """The office PC's IPv4 address on the lab network."""
+    shown = subprocess.run(
+        ["ip", "-n", OFFICE_NAMESPACE, "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout.split()[3].split("/")[0]
 
 
 @pytest.fixture
@@ -83,7 +97,14 @@ def printer(hostvars):
 
     def run(command):
         return subprocess.run(
-            ["ssh", *SSH_OPTIONS, "-i", hostvars["ansible_private_key_file"], f"pbadmin@{PRINTER_ADDRESS}", f"sudo -n sh -c {shlex.quote(command)}"],
+            [
+                "ssh",
+                *SSH_OPTIONS,
+                "-i",
+                hostvars["ansible_private_key_file"],
+                f"pbadmin@{PRINTER_ADDRESS}",
+                f"sudo -n sh -c {shlex.quote(command)}",
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -147,7 +168,7 @@ def clear_office_lockout(host):
     """Forget failed sign-ins from the office PC and the lab users, so that tests which sign in wrongly on
     purpose (and earlier runs of them) do not add up to the app's lockout. Runs as the owner of the lockout
     database, so that SQLite's side files stay the app's."""
-    script = """
+    script = f"""
 import os, sqlite3, tomllib
 with open("/etc/printbridge/web.toml", "rb") as handle:
     path = os.path.join(tomllib.load(handle).get("state_dir", "/var/lib/printbridge/web"), "logins.sqlite3")
@@ -156,7 +177,7 @@ if os.path.exists(path):
     os.setgid(owner.st_gid)
     os.setuid(owner.st_uid)
     db = sqlite3.connect(path, timeout=10)
-    db.execute("DELETE FROM failures WHERE key IN ('addr:10.213.0.6', 'user:alice', 'user:bob', 'user:carol')")
+    db.execute("DELETE FROM failures WHERE key IN ('addr:{office_address()}', 'user:alice', 'user:bob', 'user:carol')")
     db.commit()
 """
 
