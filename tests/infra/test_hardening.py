@@ -86,10 +86,13 @@ def test_sshd_config_is_validated_and_private(host):
 def ssh(hostvars, user, *options):
     """Sign in from the controller with the lab key (and OPTIONS), run true; the finished process."""
     return subprocess.run(
+        # OPTIONS and LogLevel first: ssh keeps the first value (SSH_OPTIONS silence errors).
         [
             "ssh",
-            *SSH_OPTIONS,
             *options,
+            "-o",
+            "LogLevel=INFO",
+            *SSH_OPTIONS,
             "-i",
             hostvars["ansible_private_key_file"],
             f"{user}@{hostvars['ansible_host']}",
