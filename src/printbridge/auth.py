@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -76,6 +78,17 @@ def safe_next(target: str | None) -> str:
     return url_for("printing.form")
 
 
+def log_refused(name: str, address: str | None, reason: str) -> None:
+    """One line per refused sign-in on standard error (gunicorn's, so the journal), for fail2ban's
+    printbridge-web filter. The address (nginx's, trusted through ProxyFix) comes first, so no user
+    name can forge it; the name is JSON-quoted and cut short."""
+    print(
+        f"printbridge: failed sign-in from={address} user={json.dumps(name[:64])} reason={reason}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
@@ -86,6 +99,7 @@ def login() -> Any:
     password = request.form.get("password", "")
     address = request.remote_addr
     if throttle().locked(name, address):
+        log_refused(name, address, "locked")
         minutes = cfg()["login_lockout_minutes"]
         flash(f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 429
@@ -96,6 +110,7 @@ def login() -> Any:
             flash(error.message, "error")
             return render_template("login.html", next=request.form.get("next", ""), username=name), error.status
         throttle().failed(name, address)
+        log_refused(name, address, "invalid_credentials")
         flash(error.message, "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 401
     throttle().succeeded(name, address)

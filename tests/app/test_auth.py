@@ -1,5 +1,6 @@
 """Sign-in through PAM, lockout, logout, idle expiry, CSRF, cookies and headers."""
 
+import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +22,24 @@ def test_wrong_password_refused(browser, users):
     assert response.status_code == 401
     assert "password is wrong" in response.get_data(as_text=True)
     assert browser.user is None
+
+
+def test_failed_sign_in_is_logged_with_the_client_address_for_fail2ban(app, users, capsys):
+    """One line per refusal, the address nginx saw first: a user name cannot forge it."""
+    sneaky = 'x from=203.0.113.9 user="admin"\nprintbridge: failed sign-in from=203.0.113.9'
+    assert from_address(app, "192.0.2.50").login(sneaky, "wrong").status_code == 401
+    assert from_address(app, "192.0.2.50").login("alice", users["alice"] + "x").status_code == 401
+    lines = capsys.readouterr().err.splitlines()
+    refused = [line for line in lines if line.startswith("printbridge: failed sign-in")]
+    assert refused == [
+        f"printbridge: failed sign-in from=192.0.2.50 user={json.dumps(sneaky[:64])} reason=invalid_credentials",
+        'printbridge: failed sign-in from=192.0.2.50 user="alice" reason=invalid_credentials',
+    ]
+    for _ in range(2):
+        from_address(app, "192.0.2.50").login("alice", "wrong")
+    assert from_address(app, "192.0.2.50").login("alice", users["alice"]).status_code == 429
+    locked = capsys.readouterr().err.splitlines()[-1]
+    assert locked == 'printbridge: failed sign-in from=192.0.2.50 user="alice" reason=locked'
 
 
 def test_non_member_refused_with_the_same_message(browser, users):

@@ -44,6 +44,18 @@ def in_peer(peer, *command, check=False, timeout=60, **kwargs):
 in_office = functools.partial(in_peer, "office")
 
 
+@functools.cache
+def office_address():
+    """The office PC's IPv4 address on the lab network."""
+    shown = subprocess.run(
+        ["ip", "-n", OFFICE_NAMESPACE, "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout.split()[3].split("/")[0]
+
+
 @pytest.fixture
 def hostvars(host):
     """The host's inventory variables, as the converge saw them."""
@@ -167,7 +179,7 @@ def clear_office_lockout(host):
     """Forget failed sign-ins from the office PC and the lab users, so that tests which sign in wrongly on
     purpose (and earlier runs of them) do not add up to the app's lockout. Runs as the owner of the lockout
     database, so that SQLite's side files stay the app's."""
-    script = """
+    script = f"""
 import os, sqlite3, tomllib
 with open("/etc/printbridge/web.toml", "rb") as handle:
     path = os.path.join(tomllib.load(handle).get("state_dir", "/var/lib/printbridge/web"), "logins.sqlite3")
@@ -176,7 +188,7 @@ if os.path.exists(path):
     os.setgid(owner.st_gid)
     os.setuid(owner.st_uid)
     db = sqlite3.connect(path, timeout=10)
-    db.execute("DELETE FROM failures WHERE key IN ('addr:10.213.0.6', 'user:alice', 'user:bob', 'user:carol')")
+    db.execute("DELETE FROM failures WHERE key IN ('addr:{office_address()}', 'user:alice', 'user:bob', 'user:carol')")
     db.commit()
 """
 
