@@ -126,16 +126,9 @@ def test_testssl_finds_nothing_medium_or_worse(hostvars, site_ca, artifacts, tmp
     # The host's name as the URI (it is in every certificate), its address with --ip; no DNS lookups
     # leave the lab.
     result = in_office(
-        "testssl",
-        "--quiet",
-        "--warnings=off",
-        "--color=0",
-        "--nodns=none",
-        f"--add-ca={site_ca}",
-        "--severity=MEDIUM",
-        f"--jsonfile={report}",
-        f"--ip={hostvars['ansible_host']}",
-        f"{hostvars['inventory_hostname']}:{port}",
+        *("testssl", "--quiet", "--warnings", "off", "--color", "0", "--nodns", "none"),
+        *("--add-ca", str(site_ca), "--severity", "MEDIUM", "--jsonfile", str(report)),
+        *("--ip", hostvars["ansible_host"], f"{hostvars['inventory_hostname']}:{port}"),
         timeout=900,
     )
     findings = json.loads(report.read_text())
