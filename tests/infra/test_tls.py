@@ -129,7 +129,7 @@ def test_testssl_finds_nothing_medium_or_worse(hostvars, site_ca, artifacts, tmp
         *("testssl", "--quiet", "--warnings", "off", "--color", "0", "--nodns", "none"),
         *("--add-ca", str(site_ca), "--severity", "MEDIUM", "--jsonfile", str(report)),
         *("--ip", hostvars["ansible_host"], f"{hostvars['inventory_hostname']}:{port}"),
-        timeout=900,
+        timeout=1800,
     )
     findings = json.loads(report.read_text())
     artifacts.mkdir(parents=True, exist_ok=True)
