@@ -1,7 +1,6 @@
-"""The web app as deployed: services, sandboxing, TLS from an office PC, file permissions."""
+"""The web app as deployed: services, sandboxing, HTTP from an office PC, file permissions (TLS: test_tls.py)."""
 
 import json
-import os
 import re
 
 import pikepdf
@@ -83,7 +82,6 @@ def test_gateway_keeps_only_the_capabilities_it_needs(host):
 @pytest.mark.parametrize(
     ("path", "owner", "group", "mode"),
     [
-        ("/etc/printbridge/tls/host.key", "root", "root", 0o600),
         ("/etc/printbridge/web.toml", "root", "pbweb", 0o640),
         ("/var/lib/printbridge-web", "pbweb", "pbweb", 0o700),
         ("/var/lib/printbridge-web/uploads", "pbweb", "pbweb", 0o700),
@@ -112,26 +110,6 @@ def test_http_redirects_to_https(hostvars):
     address = hostvars["ansible_host"]
     result = in_office("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{address}/jobs")
     assert result.stdout == f"301 https://{address}/jobs"
-
-
-def handshake(address, version):
-    """A TLS handshake from the office PC with one protocol version."""
-    return in_office("openssl", "s_client", "-connect", f"{address}:443", version, input="", timeout=30)
-
-
-def test_tls_is_modern_and_names_the_host(host, hostvars):
-    address = hostvars["ansible_host"]
-    for old in ("-tls1", "-tls1_1"):
-        assert handshake(address, old).returncode != 0, f"{old} must be refused"
-    for current in ("-tls1_2", "-tls1_3"):
-        result = handshake(address, current)
-        assert result.returncode == 0, result.stderr
-        assert "BEGIN CERTIFICATE" in result.stdout
-    certificate = host.check_output("openssl x509 -in /etc/printbridge/tls/host.crt -noout -ext subjectAltName")
-    assert f"DNS:{hostvars['inventory_hostname']}" in certificate
-    # A chroot has no address of its own: an image's certificate names only the host.
-    if os.environ.get("MOLECULE_SCENARIO_NAME") != "image":
-        assert f"IP Address:{address}" in certificate
 
 
 def test_security_headers(hostvars):

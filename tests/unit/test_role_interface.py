@@ -118,3 +118,24 @@ def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert "changed=0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"tls_mode": "letsencrypt"}, "tls_mode"),
+        ({"tls_days": "a year"}, "tls_days"),
+        ({"tls_extra_names": {"print.example": 1}}, "tls_extra_names"),
+        ({"tls_mode": "provided"}, "tls_certificate"),
+        ({"tls_days": 825}, "at most 397"),
+        ({"tls_renew_days": 400}, "below"),
+        ({"tls_site_name": "../elsewhere"}, "site name"),
+    ],
+    ids=["mode", "int", "list", "provided-without-certificate", "too-long", "renew-after-expiry", "site-name"],
+)
+def test_wrong_tls_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
+    result = converge_localhost_check_mode(tmp_path, extra_vars, role="tls")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "changed=0" in result.stdout
+    assert "TASK [tls : Install the TLS tools]" not in result.stdout
