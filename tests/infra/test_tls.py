@@ -118,10 +118,14 @@ NOT_APPLICABLE = {
     # secrecy are offered here (test_cbc_suites_refused; testssl.sh flags anything weaker itself).
     "cipher_order",
 }
+# Known gaps, asserted so that a fix shows up: bookworm's cupsd (CUPS 2.4.2 on GnuTLS 3.7) goes
+# along with a renegotiation the client starts, a denial-of-service lever (trixie's CUPS 2.4.10
+# does not; nginx never does). CUPS offers no setting for it; docs/tls.md says so.
+KNOWN_GAPS = {("bookworm", 631): {"secure_client_renego"}}
 
 
 @pytest.mark.parametrize("port", PORTS)
-def test_testssl_finds_nothing_medium_or_worse(hostvars, site_ca, artifacts, tmp_path, port):
+def test_testssl_finds_nothing_medium_or_worse(host, hostvars, site_ca, artifacts, tmp_path, port):
     report = tmp_path / f"testssl-{port}.json"
     # The host's name as the URI (it is in every certificate), its address with --ip; no DNS lookups
     # leave the lab.
@@ -135,7 +139,8 @@ def test_testssl_finds_nothing_medium_or_worse(hostvars, site_ca, artifacts, tmp
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / f"testssl-{hostvars['inventory_hostname']}-{port}.json").write_text(json.dumps(findings, indent=1))
     bad = [f for f in findings if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL") and f["id"] not in NOT_APPLICABLE]
-    assert not bad, f"{json.dumps(bad, indent=1)}\n{result.stdout[-3000:]}"
+    known = KNOWN_GAPS.get((host.system_info.codename, port), set())
+    assert {f["id"] for f in bad} == known, f"{json.dumps(bad, indent=1)}\n{result.stdout[-3000:]}"
     # It did test the service: the protocols were looked at.
     assert result.returncode == 0 or findings, result.stderr
 

@@ -58,10 +58,17 @@ def test_uploads_are_parsed_outside_the_app_workers(host, web, tmp_path):
     pdf = pikepdf.new()
     pdf.add_blank_page()
     pdf.save(document)
-    answer = web([{"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]}], user="alice")
+    main = main_pid(host, "printbridge-web.service")
+    answer = web(
+        [
+            {"method": "POST", "path": "/api/v1/uploads", "csrf": True, "files": [str(document)]},
+            {"method": "DELETE", "path": "/api/v1/uploads/$upload", "csrf": True},
+        ],
+        user="alice",
+    )
     assert answer["responses"][0]["status"] == 201, answer
     assert answer["responses"][0]["json"]["uploads"][0]["pages"] == 1
-    main = main_pid(host, "printbridge-web.service")
+    assert answer["responses"][1]["status"] == 204, answer
     workers = host.check_output(f"cat /proc/{main}/task/*/children").split()
     assert workers
     for pid in [main, *workers]:
@@ -123,6 +130,8 @@ def test_security_headers(hostvars):
 
 def test_upload_limit_enforced_by_nginx(host, hostvars):
     limit = hostvars.get("webapp_max_upload_mb", 25)
+    spooled = "find /var/lib/printbridge-web/uploads -type f | wc -l"
+    before = host.check_output(spooled)
     result = in_office(
         "sh",
         "-c",
@@ -131,4 +140,4 @@ def test_upload_limit_enforced_by_nginx(host, hostvars):
     )
     assert result.stdout == "413"
     # The app never saw it: nothing was written to the spool.
-    assert host.check_output("find /var/lib/printbridge-web/uploads -type f | wc -l") == "0"
+    assert host.check_output(spooled) == before

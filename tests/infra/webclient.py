@@ -6,7 +6,7 @@ The request (JSON on standard input, so passwords stay off the command line):
     {"login": {"user": "alice", "password": "..."} | null,
      "requests": [{"method": "POST", "path": "/api/v1/jobs", "csrf": true, "json": {...}}, ...]}
 A request's "files": [PATH, ...] uploads those files as the multipart field "files"; the value "$upload" in a
-later request's JSON body stands for the token of the latest upload.
+later request's path or JSON body stands for the token of the latest upload.
 prints {"session": {"cookie": ..., "csrf": ..., "user": ...}, "responses": [{"status", "content_type", "location",
 "json" (or null), "text" (the first 300 characters)}, ...]}.
 
@@ -61,10 +61,12 @@ def main() -> None:
         # Not signed in: the anonymous session's CSRF token from the sign-in form, for requests that send one.
         session = {"cookie": None, "csrf": form_token(http, base), "user": None}
     responses = []
-    upload = None  # the token of the latest upload, for "$upload" in a later request's JSON
+    upload = None  # the token of the latest upload, for "$upload" in a later request's path or JSON
     for item in spec.get("requests", []):
         if upload and isinstance(item.get("json"), dict):
             item["json"] = {key: upload if value == "$upload" else value for key, value in item["json"].items()}
+        if upload:
+            item["path"] = item["path"].replace("$upload", upload)
         # Like a browser on this site (Referrer-Policy: same-origin), unless the request says otherwise.
         headers = {"Referer": f"{base}/", **item.get("headers", {})}
         headers = {name: value for name, value in headers.items() if value is not None}
