@@ -51,6 +51,15 @@ def converge_localhost_check_mode(tmp_path, extra_vars, role="base"):
     )
 
 
+def assert_refused_before_changes(tmp_path, extra_vars, message, role, first_change):
+    """The role refuses *extra_vars* with *message* before any task that could touch the machine ran."""
+    result = converge_localhost_check_mode(tmp_path, extra_vars, role=role)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "changed=0" in result.stdout
+    assert f"TASK [{role} : {first_change}]" not in result.stdout
+
+
 GOOD_ADMIN = {"name": "pbadmin", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPTL test"]}
 
 
@@ -70,12 +79,7 @@ GOOD_ADMIN = {"name": "pbadmin", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5A
     ids=["not-a-list", "no-name", "bad-state", "bool", "int", "list", "no-admins", "no-keys", "only-absent"],
 )
 def test_wrong_inventory_is_refused_with_a_clear_error(tmp_path, extra_vars, message):
-    result = converge_localhost_check_mode(tmp_path, extra_vars)
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    # Refused before any task that could touch the machine ran.
-    assert "changed=0" in result.stdout
-    assert "TASK [base : Write the apt policy]" not in result.stdout
+    assert_refused_before_changes(tmp_path, extra_vars, message, "base", "Write the apt policy")
 
 
 @pytest.mark.parametrize(
@@ -94,11 +98,7 @@ def test_wrong_inventory_is_refused_with_a_clear_error(tmp_path, extra_vars, mes
     ids=["int", "bool", "list", "no-groups", "zero-pages", "cert-without-key", "mail-domain", "smtp", "sender"],
 )
 def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
-    result = converge_localhost_check_mode(tmp_path, extra_vars, role="webapp")
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    assert "changed=0" in result.stdout
-    assert "TASK [webapp : Install the web app's packages]" not in result.stdout
+    assert_refused_before_changes(tmp_path, extra_vars, message, "webapp", "Install the web app's packages")
 
 
 @pytest.mark.parametrize(
@@ -114,10 +114,7 @@ def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_va
     ids=["bad-prefix", "not-a-network", "no-admins", "rate", "protocol", "extra-network"],
 )
 def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
-    result = converge_localhost_check_mode(tmp_path, extra_vars, role="firewall")
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    assert "changed=0" in result.stdout
+    assert_refused_before_changes(tmp_path, extra_vars, message, "firewall", "Answer iptables-persistent's questions")
 
 
 @pytest.mark.parametrize(
@@ -134,8 +131,4 @@ def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
     ids=["mode", "int", "list", "provided-without-certificate", "too-long", "renew-after-expiry", "site-name"],
 )
 def test_wrong_tls_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
-    result = converge_localhost_check_mode(tmp_path, extra_vars, role="tls")
-    assert result.returncode != 0
-    assert message in result.stdout + result.stderr
-    assert "changed=0" in result.stdout
-    assert "TASK [tls : Install the TLS tools]" not in result.stdout
+    assert_refused_before_changes(tmp_path, extra_vars, message, "tls", "Install the TLS tools")
