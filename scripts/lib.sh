@@ -107,7 +107,7 @@ lab_ssh() {
   local address=$1
   shift
   # shellcheck disable=SC2046 # the harness prints one option per word
-  ssh $("$PB_VENV/bin/python" -c 'from harness.hosts import SSH_OPTIONS; print(" ".join(SSH_OPTIONS))') \
+  ssh $(PYTHONPATH=$PB_ROOT "$PB_VENV/bin/python" -c 'from harness.hosts import SSH_OPTIONS; print(" ".join(SSH_OPTIONS))') \
     -i "$PB_LAB_STATE/id_ed25519" "pbadmin@$address" "sudo -n sh -c $(printf %q "$*")"
 }
 
