@@ -7,6 +7,8 @@ import pikepdf
 import pytest
 from conftest import PARKED, Browser, session_uploads, upload, wait_job
 
+from printbridge import uploads
+
 
 def stored_files(spool_dir):
     return sorted(p.name for p in spool_dir.iterdir())
@@ -57,6 +59,16 @@ def test_encrypted_refused(login, pdf_file):
     response = upload(login("alice"), pdf_file(encrypt=True))
     assert response.status_code == 400
     assert "protected with a password" in response.get_data(as_text=True)
+
+
+def test_a_check_that_runs_out_of_time_is_refused_and_leaves_nothing(login, pdf_file, spool_dir, monkeypatch):
+    # The PDF check is a child with limits; one that cannot finish in time is refused cleanly.
+    monkeypatch.setattr(uploads, "CHECK_TIMEOUT", 0.001)
+    before = stored_files(spool_dir)
+    response = upload(login("alice"), pdf_file(name="huge.pdf"))
+    assert response.status_code == 422
+    assert "“huge.pdf” could not be checked" in response.get_data(as_text=True)
+    assert stored_files(spool_dir) == before
 
 
 def test_zero_pages_refused(login, pdf_file):
