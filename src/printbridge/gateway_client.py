@@ -36,7 +36,7 @@ class GatewayError(Exception):
 
 
 class Gateway:
-    def __init__(self, path: str, timeout: float = 150) -> None:
+    def __init__(self, path: str, timeout: float = 90) -> None:
         self.path = path
         self.timeout = timeout
 

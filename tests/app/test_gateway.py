@@ -1,9 +1,11 @@
 """The gateway on its own: PAM, group checks, CUPS deciding as the user, request hygiene."""
 
 import json
+import select
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import PARKED, QUEUE, SRC, wait_for, write_config
@@ -123,3 +125,15 @@ def test_log_names_user_and_operation_but_no_password(gateway, users):
     log = gateway.log.read_text()
     assert "op=authenticate user=alice outcome=ok" in log
     assert users["alice"] not in log
+
+
+def test_a_silent_client_delays_no_one(gateway, users):
+    """Each connection is answered by its own process: one that sends nothing (it is
+    dropped after the read timeout) does not hold up another's request meanwhile."""
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.connect(str(gateway.socket))
+        assert gateway.call("authenticate", user="alice", password=users["alice"])["user"] == "alice"
+        assert select.select([silent], [], [], 0)[0] == [], "the silent client was already dropped"
+        # Never a second thread: every operation forks, and a fork beside another thread can deadlock.
+        status = Path(f"/proc/{gateway.process.pid}/status").read_text()
+        assert "\nThreads:\t1\n" in status

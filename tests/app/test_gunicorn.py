@@ -1,4 +1,4 @@
-"""The app under real gunicorn with two workers, as deployed (the role runs it behind nginx)."""
+"""The app under real gunicorn with gthread workers, as deployed (the role runs it behind nginx)."""
 
 import http.client
 import os
@@ -12,10 +12,13 @@ import pytest
 from conftest import SRC, port_open, wait_for, write_config
 
 PORT = 8765
+# gunicorn's and the gateway's logs, shown when a request gets no answer.
+LOGS: list = []
 
 
 @pytest.fixture
 def server(tmp_path, gateway, spool_dir):
+    """Two workers (as one appliance never has) so the lockout is seen to hold across processes."""
     secret = tmp_path / "secret_key"
     secret.write_text(secrets.token_hex(32))
     config = write_config(
@@ -27,8 +30,12 @@ def server(tmp_path, gateway, spool_dir):
         login_max_attempts=2,
     )
     env = {**os.environ, "PRINTBRIDGE_CONFIG": str(config), "PYTHONPATH": str(SRC)}
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{PORT}", "printbridge.app:create_app()"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "--worker-class", "gthread", "--threads", "4"]
+    command += ["--timeout", "120", "-b", f"127.0.0.1:{PORT}", "printbridge.app:create_app()"]
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    LOGS[:] = [log, gateway.log]
     try:
         wait_for(lambda: port_open(PORT), what="gunicorn")
         yield
@@ -44,7 +51,11 @@ def request(method, path, body=None, cookie="", forwarded="10.1.2.3"):
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         body = urllib.parse.urlencode(body)
     conn.request(method, path, body=body, headers=headers)
-    response = conn.getresponse()
+    try:
+        response = conn.getresponse()
+    except OSError as error:
+        logs = "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in LOGS)
+        raise AssertionError(f"{method} {path}: no answer ({error})\n{logs}") from error
     return response, response.read().decode()
 
 

@@ -18,9 +18,11 @@ from typing import Any
 from printbridge.gateway.accounts import Account
 from printbridge.gateway.errors import Failure
 
-# Longer than any single CUPS request (cupsd's own Timeout is 300 s by default,
-# but a local request answers in well under a second; a large upload takes a few).
-CHILD_TIMEOUT = 120
+# Longer than any single CUPS request (a local request answers in well under a
+# second; a large upload takes a few) and shorter than the app's wait for the
+# gateway (90 s), which is shorter than nginx's for the app (120 s): whoever gives
+# up first is the one that can still explain it to the user.
+CHILD_TIMEOUT = 60
 MAX_REPLY = 16 * 1024 * 1024
 
 

@@ -1,4 +1,4 @@
-"""The gateway's socket: one JSON request per connection, one JSON reply, a thread per connection."""
+"""The gateway's socket: one JSON request per connection, one JSON reply, a process per connection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +75,16 @@ def describe(request: dict[str, Any]) -> str:
 
 
 class Server:
+    """Accepts in one thread and answers each connection in a forked process.
+
+    Every operation forks again (sandbox.run_as), and forking a multi-threaded
+    process can leave the child stuck on a lock another thread held; so this
+    process never starts a thread, and a slow request delays no other one."""
+
     def __init__(self, listener: socket.socket, handlers: Handlers) -> None:
         self.listener = listener
         self.handlers = handlers
-        self.busy = 0
-        self.lock = threading.Lock()
+        self.children: set[int] = set()
 
     def serve(self, idle_exit: float | None = None) -> None:
         """Answer connections; with *idle_exit*, return after that many seconds without any
@@ -90,21 +94,30 @@ class Server:
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
-                with self.lock:
-                    if self.busy == 0:
-                        log.info("idle for %gs, exiting until the next request", idle_exit)
-                        return
+                self.reap()
+                if not self.children:
+                    log.info("idle for %gs, exiting until the next request", idle_exit)
+                    return
                 continue
-            with self.lock:
-                self.busy += 1
-            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+            self.reap()
+            pid = os.fork()
+            if pid == 0:  # the child answers this one connection and exits
+                status = 0
+                try:
+                    self.listener.close()
+                    self.reply(conn)
+                except BaseException:
+                    status = 1
+                finally:
+                    logging.shutdown()
+                    os._exit(status)
+            conn.close()
+            self.children.add(pid)
 
-    def answer(self, conn: socket.socket) -> None:
-        try:
-            self.reply(conn)
-        finally:
-            with self.lock:
-                self.busy -= 1
+    def reap(self) -> None:
+        for pid in list(self.children):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                self.children.discard(pid)
 
     def reply(self, conn: socket.socket) -> None:
         with conn:
