@@ -1,4 +1,4 @@
-"""Command line: python -m harness {rootfs,create,boot,destroy,list,ssh-key}."""
+"""Command line: python -m harness {rootfs,create,up,boot,card,peer,destroy,list}."""
 
 from __future__ import annotations
 
@@ -34,6 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in its tree")
     p_boot = sub.add_parser("boot", help="boot a host prepared with --chroot")
     p_boot.add_argument("name")
+    p_card = sub.add_parser("card", help="a prepared host's tree as a card (disk image) booted in a virtual machine")
+    p_card.add_argument("name")
+    p_card.add_argument("--from", dest="source", required=True, help="the prepared (--chroot) host whose tree to use")
+    p_card.add_argument("--address", required=True, help="an address of the lab subnet")
+    p_card.add_argument(
+        "--boot-file",
+        dest="boot_files",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="put PATH on the card's boot partition as NAME (e.g. printbridge.yml)",
+    )
     p_peer = sub.add_parser("peer", help="a bare network namespace on the lab bridge (an office PC)")
     p_peer.add_argument("name")
     p_peer.add_argument("--address", required=True, help="an address of the lab subnet")
@@ -67,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             if host is None:
                 raise HarnessError(f"no host {args.name}")
             hosts.start(settings, host)
+            print(json.dumps(host.connection(settings)))
+        elif args.command == "card":
+            files = dict(item.split("=", 1) for item in args.boot_files)
+            host = hosts.card(settings, args.name, args.source, args.address, {k: Path(v) for k, v in files.items()})
             print(json.dumps(host.connection(settings)))
         elif args.command == "peer":
             print(json.dumps(peers.create(settings, args.name, args.address)))

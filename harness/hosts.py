@@ -12,13 +12,12 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import network, rootfs
+from harness import network, rootfs, vm
 from harness.run import HarnessError, alive, locked, log, run, succeeds
 from harness.settings import Settings
 
@@ -44,6 +43,8 @@ CHROOT_MOUNTS = (
 )
 
 BOOT_TIMEOUT = 120
+# A VM's first boot does more (its own kernel, fsck, the first-boot unit).
+VM_BOOT_TIMEOUT = 600
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Host:
     arch: str
     address: str
     lower: str
+    # Booted as a KVM virtual machine (harness.vm) rather than with systemd-nspawn.
+    vm: bool = False
 
     @staticmethod
     def directory(settings: Settings, name: str) -> Path:
@@ -229,6 +232,37 @@ def start(settings: Settings, host: Host) -> None:
     wait_ready(settings, host, proc)
 
 
+def card(settings: Settings, name: str, source: str, address: str, boot_files: dict[str, Path]) -> Host:
+    """Host *name*: the tree of *source* (prepared, never booted) as a card in a virtual machine.
+
+    The disk is assembled from the tree as it is now; *source* itself is left
+    untouched and may be booted as a container afterwards."""
+    origin = load(settings, source)
+    if origin is None or running(settings, origin):
+        raise HarnessError(f"{source} is not a prepared (unbooted) host")
+    if load(settings, name) is not None:
+        raise HarnessError(f"host {name} exists already; destroy it first")
+    network.check_address(settings, address)
+    host = Host(name=name, suite=origin.suite, arch=origin.arch, address=address, lower="", vm=True)
+    paths = host.paths(settings)
+    try:
+        paths["base"].mkdir(parents=True)
+        paths["meta"].write_text(json.dumps(asdict(host)))
+        log(f"assembling {name}'s disk from {source}'s tree")
+        umount_chroot(settings, origin)
+        vm.assemble(origin.paths(settings)["root"], paths["base"] / "disk.img", boot_files)
+        with locked(settings.state_dir / ".network.lock"):
+            network.ensure_bridge(settings)
+            network.add_namespace(settings, name, address)
+        proc = vm.start(settings, name, address, paths["base"] / "disk.img", paths["console"])
+        paths["pid"].write_text(str(proc.pid))
+        wait_ready(settings, host, proc, VM_BOOT_TIMEOUT, interval=5)
+    except BaseException:
+        destroy(settings, name)
+        raise
+    return host
+
+
 def ssh(settings: Settings, host: Host, command: str, *, timeout: int = 60) -> subprocess.CompletedProcess[str]:
     """Run *command* on the host as root (the lab's first user, sudo) with the lab key."""
     return subprocess.run(
@@ -247,23 +281,30 @@ def ssh(settings: Settings, host: Host, command: str, *, timeout: int = 60) -> s
     )
 
 
-def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) -> None:
-    """Wait for SSH, then for systemd to finish booting; a failed unit is an error."""
-    deadline = time.monotonic() + BOOT_TIMEOUT
+def wait_ready(
+    settings: Settings, host: Host, proc: subprocess.Popen[bytes], timeout: int = BOOT_TIMEOUT, interval: float = 0.5
+) -> None:
+    """Wait for SSH, then for systemd to finish booting; a failed unit is an error.
+
+    *interval* between attempts: a converged host's firewall rate-limits new SSH
+    connections, and a slow boot must not use up the controller's allowance."""
+    deadline = time.monotonic() + timeout
     console = host.paths(settings)["console"]
     while True:
         if proc.poll() is not None:
             tail = console.read_text(errors="replace").strip().splitlines()[-5:]
-            raise HarnessError(f"{host.name}: systemd-nspawn exited {proc.returncode}: {' / '.join(tail)}")
+            raise HarnessError(f"{host.name}: {proc.args[0]} exited {proc.returncode}: {' / '.join(tail)}")
+        remaining = int(deadline - time.monotonic())
+        if remaining <= 0:
+            raise HarnessError(f"{host.name}: no SSH login within {timeout}s; see {console}")
         try:
-            with socket.create_connection((host.address, 22), timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise HarnessError(f"{host.name}: no SSH within {BOOT_TIMEOUT}s; see {console}") from None
-            time.sleep(0.5)
-    remaining = max(10, int(deadline - time.monotonic()))
-    state = ssh(settings, host, "systemctl is-system-running --wait", timeout=remaining).stdout.strip()
+            result = ssh(settings, host, "systemctl is-system-running --wait", timeout=max(10, remaining))
+        except subprocess.TimeoutExpired:
+            continue
+        if result.returncode != 255:  # 255: ssh itself failed (not up yet); else systemd's answer
+            break
+        time.sleep(interval)
+    state = result.stdout.strip()
     if state != "running":
         failed = ssh(settings, host, "systemctl --failed --no-legend --plain").stdout.strip()
         raise HarnessError(f"{host.name}: system is {state or 'unreachable'} after boot; failed units: {failed}")
@@ -272,7 +313,7 @@ def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) ->
 def running(settings: Settings, host: Host) -> bool:
     """True when the host's nspawn runs and it answers over SSH."""
     pidfile = host.paths(settings)["pid"]
-    if not pidfile.exists() or not alive(int(pidfile.read_text()), "systemd-nspawn"):
+    if not pidfile.exists() or not alive(int(pidfile.read_text()), vm.QEMU if host.vm else "systemd-nspawn"):
         return False
     return ssh(settings, host, "true", timeout=15).returncode == 0
 
@@ -283,7 +324,9 @@ def stop(settings: Settings, host: Host) -> None:
     if not pidfile.exists():
         return
     pid = int(pidfile.read_text())
-    if alive(pid, "systemd-nspawn"):
+    if host.vm:
+        vm.stop(pid, lambda: ssh(settings, host, "systemctl --no-block poweroff", timeout=15))
+    elif alive(pid, "systemd-nspawn"):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while alive(pid, "systemd-nspawn") and time.monotonic() < deadline:

@@ -17,6 +17,7 @@ PB_APT_PACKAGES=(
   cups-client cups-ipp-utils cups-ppdc
   chromium fonts-dejavu-core python3-aiosmtpd
   nmap testssl.sh lynis
+  qemu-system-x86 fdisk dosfstools mtools e2fsprogs
 )
 
 die() {

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import rootfs
+from harness import rootfs, vm
 from harness.network import check_address
+from harness.run import HarnessError
 from harness.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +64,52 @@ def test_failed_create_leaves_nothing_behind(tmp_path):
     nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
     assert "10.213.9.0/24" not in nat
     assert json.loads(harness("list", env=env).stdout) == []
+
+
+def test_card_disk_is_laid_out_as_pi_gen_exports_it(tmp_path):
+    """A bootfs FAT partition with the boot files, an ext4 rootfs with the tree and the card's fstab;
+    the tree itself keeps its own fstab."""
+    tree = tmp_path / "tree"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "boot/vmlinuz-6.1.0-1-amd64").write_text("kernel")
+    (tree / "boot/initrd.img-6.1.0-1-amd64").write_text("initrd")
+    (tree / "etc/fstab").write_text("# the tree's own\n")
+    (tree / "etc/hostname").write_text("printbridge\n")
+    settings_file = tmp_path / "printbridge.yml"
+    settings_file.write_text("hostname: reception\n")
+    disk = tmp_path / "card" / "disk.img"
+    disk.parent.mkdir()
+
+    vm.assemble(tree, disk, {"printbridge.yml": settings_file})
+
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], capture_output=True, check=True).stdout)
+    parts = table["partitiontable"]["partitions"]
+    assert [p["type"] for p in parts] == ["c", "83"]
+    assert parts[0]["start"] * 512 == 1024 * 1024 and parts[0]["size"] * 512 == vm.BOOT_MB * 1024 * 1024
+    boot = subprocess.run(
+        ["mtype", "-i", f"{disk}@@1M", "::printbridge.yml"], capture_output=True, text=True, check=True
+    ).stdout
+    assert boot == "hostname: reception\n"
+    label = subprocess.run(
+        ["mlabel", "-s", "-i", f"{disk}@@1M", "::"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "bootfs" in label.lower()
+    root = tmp_path / "root.img"
+    subprocess.run(["dd", f"if={disk}", f"of={root}", "bs=1M", f"skip={1 + vm.BOOT_MB}", "status=none"], check=True)
+
+    def cat(path):
+        return subprocess.run(["debugfs", "-R", f"cat {path}", str(root)], capture_output=True, text=True).stdout
+
+    assert cat("/etc/fstab") == vm.FSTAB
+    assert cat("/etc/hostname") == "printbridge\n"
+    assert subprocess.run(["e2label", str(root)], capture_output=True, text=True).stdout.strip() == "rootfs"
+    assert (tree / "etc/fstab").read_text() == "# the tree's own\n"
+    assert (disk.parent / "vmlinuz").read_text() == "kernel"
+    assert (disk.parent / "initrd.img").read_text() == "initrd"
+
+
+def test_card_needs_a_kernel_in_the_tree(tmp_path):
+    (tmp_path / "boot").mkdir()
+    with pytest.raises(HarnessError, match="no kernel"):
+        vm.assemble(tmp_path, tmp_path / "disk.img", {})
