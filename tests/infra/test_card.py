@@ -76,3 +76,12 @@ def test_web_app_answers_on_the_card(card_address):
     result = in_office("curl", "-sk", "--max-time", "120", f"https://{card_address}/healthz", timeout=150)
     health = json.loads(result.stdout)
     assert (health["app"], health["cupsd"]) == ("ok", "ok"), result.stdout
+
+
+def test_kernel_settings_are_in_force(card):
+    """The sysctl file a container can only write is applied by the card's own kernel at boot."""
+    written = card.file("/etc/sysctl.d/90-printbridge-hardening.conf").content_string
+    wanted = dict(re.findall(r"^([\w./-]+)\s*=\s*(\S+)\s*$", written, re.M))
+    assert wanted
+    for key, value in wanted.items():
+        assert card.check_output(f"sysctl -n {key}") == value, key
