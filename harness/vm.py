@@ -66,9 +66,21 @@ def assemble(root: Path, disk: Path, boot_files: dict[str, Path]) -> None:
     with tempfile.TemporaryDirectory(dir=disk.parent) as scratch:
         boot_img, root_img, fstab = (Path(scratch) / name for name in ("boot.img", "root.img", "fstab"))
         run(["mkfs.vfat", "-n", "bootfs", "-C", str(boot_img), str(BOOT_MB * 1024)])
+        # What the tree holds in /boot/firmware goes to the boot partition, as export-image copies it.
+        firmware = root / "boot/firmware"
+        firmware.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(firmware.iterdir()):
+            run(["mcopy", "-s", "-i", str(boot_img), str(entry), f"::{entry.name}"])
         for name, source in boot_files.items():
-            run(["mcopy", "-i", str(boot_img), str(source), f"::{name}"])
-        run(["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", str(root), str(root_img), f"{root_mb}M"])
+            run(["mcopy", "-o", "-i", str(boot_img), str(source), f"::{name}"])
+        # ...and not to the root file system, where the boot partition is mounted over it.
+        empty = Path(scratch) / "empty"
+        empty.mkdir()
+        run(["mount", "--bind", str(empty), str(firmware)])
+        try:
+            run(["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", str(root), str(root_img), f"{root_mb}M"])
+        finally:
+            run(["umount", str(firmware)])
         # The card's fstab goes into the file system only, as export-image writes it.
         fstab.write_text(FSTAB)
         fstab.chmod(0o644)

@@ -76,6 +76,9 @@ def test_card_disk_is_laid_out_as_pi_gen_exports_it(tmp_path):
     (tree / "boot/initrd.img-6.1.0-1-amd64").write_text("initrd")
     (tree / "etc/fstab").write_text("# the tree's own\n")
     (tree / "etc/hostname").write_text("printbridge\n")
+    (tree / "boot/firmware/overlays").mkdir(parents=True)
+    (tree / "boot/firmware/cmdline.txt").write_text("console=tty1 root=LABEL=rootfs\n")
+    (tree / "boot/firmware/overlays/README").write_text("overlays\n")
     settings_file = tmp_path / "printbridge.yml"
     settings_file.write_text("hostname: reception\n")
     disk = tmp_path / "card" / "disk.img"
@@ -91,6 +94,9 @@ def test_card_disk_is_laid_out_as_pi_gen_exports_it(tmp_path):
         ["mtype", "-i", f"{disk}@@1M", "::printbridge.yml"], capture_output=True, text=True, check=True
     ).stdout
     assert boot == "hostname: reception\n"
+    for path, text in (("cmdline.txt", "console=tty1 root=LABEL=rootfs\n"), ("overlays/README", "overlays\n")):
+        copied = subprocess.run(["mtype", "-i", f"{disk}@@1M", f"::{path}"], capture_output=True, text=True)
+        assert copied.stdout == text, path
     label = subprocess.run(
         ["mlabel", "-s", "-i", f"{disk}@@1M", "::"], capture_output=True, text=True, check=True
     ).stdout
@@ -103,6 +109,9 @@ def test_card_disk_is_laid_out_as_pi_gen_exports_it(tmp_path):
 
     assert cat("/etc/fstab") == vm.FSTAB
     assert cat("/etc/hostname") == "printbridge\n"
+    listed = subprocess.run(["debugfs", "-R", "ls -p /boot/firmware", str(root)], capture_output=True, text=True)
+    assert "/.//" in listed.stdout, listed.stdout  # the mount point is there, empty
+    assert "cmdline.txt" not in listed.stdout and "overlays" not in listed.stdout
     assert subprocess.run(["e2label", str(root)], capture_output=True, text=True).stdout.strip() == "rootfs"
     assert (tree / "etc/fstab").read_text() == "# the tree's own\n"
     assert (disk.parent / "vmlinuz").read_text() == "kernel"
