@@ -151,6 +151,7 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
         if boot:
             start(settings, host)
         else:
+            _boot_files(paths["root"])
             mount_chroot(settings, host)
     except BaseException:
         destroy(settings, name)
@@ -175,6 +176,16 @@ def _personalise(settings: Settings, host: Host) -> None:
     keys.write_text(Path(f"{settings.ssh_key}.pub").read_text())
     keys.chmod(0o600)
     run(["chroot", str(root), "chown", "-R", f"{user}:{user}", f"/home/{user}/.ssh"])
+
+
+def _boot_files(root: Path) -> None:
+    """The kernel command line pi-gen's stage1 writes to the boot partition (ROOTDEV is filled
+    in by export-image), so an image tree here has what the roles find on a Pi's."""
+    firmware = root / "boot/firmware"
+    firmware.mkdir(parents=True, exist_ok=True)
+    (firmware / "cmdline.txt").write_text(
+        "console=serial0,115200 console=tty1 root=ROOTDEV rootfstype=ext4 fsck.repair=yes rootwait\n"
+    )
 
 
 def mount_chroot(settings: Settings, host: Host) -> None:

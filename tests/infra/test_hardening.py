@@ -4,6 +4,7 @@ A container (the lab's hosts) shares the machine's kernel: there sysctl values, 
 AppArmor cannot be set, so those checks look at what the role wrote and that it would apply on a
 real kernel; on a host with its own kernel they also check the live state."""
 
+import os
 import re
 import secrets
 import subprocess
@@ -317,6 +318,19 @@ def test_apparmor_enforces_cupsd(host, setting):
         return  # no AppArmor in this kernel (the lab's machine): enforcement is checked on real kernels
     with host.sudo():
         assert "/usr/sbin/cupsd (enforce)" in host.check_output("cat /sys/kernel/security/apparmor/profiles")
+
+
+def test_apparmor_on_in_a_raspberry_pi_kernel_command_line(host, setting):
+    """An image tree has the cmdline.txt pi-gen writes; a booted lab host (a Debian PC) has none and the
+    role makes none."""
+    cmdline = host.file(setting("hardening_kernel_cmdline"))
+    if os.environ.get("MOLECULE_SCENARIO_NAME") != "image":
+        assert not cmdline.exists
+        return
+    with host.sudo():
+        words = cmdline.content_string.split()
+    assert words.count("apparmor=1") == 1 and words.count("security=apparmor") == 1, words
+    assert words[:2] == ["console=serial0,115200", "console=tty1"], words  # the rest of the line is kept
 
 
 def lynis_index(address):
