@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     p_rootfs = sub.add_parser("rootfs", help="build (or reuse) the cached root filesystem of a suite")
     p_rootfs.add_argument("suite", choices=rootfs.SUITES)
     p_rootfs.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in the tree")
+    p_rootfs.add_argument("--arch", choices=rootfs.ARCHES, default="amd64")
+    p_rootfs.add_argument(
+        "--lite", metavar="FIRST_USER", help="what pi-gen's stage2 (Lite) leaves, with this first user"
+    )
     p_create = sub.add_parser("create", help="create a host; prints its connection as JSON")
     p_create.add_argument("name")
     p_create.add_argument("--suite", choices=rootfs.SUITES, default="trixie")
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load()
     try:
         if args.command == "rootfs":
-            print(rootfs.ensure(settings, args.suite, extra=tuple(args.extra)))
+            print(rootfs.ensure(settings, args.suite, args.arch, tuple(args.extra), first_user=args.lite))
         elif args.command == "create":
             host = hosts.create(
                 settings, args.name, args.suite, args.address, boot=not args.chroot, extra=tuple(args.extra)

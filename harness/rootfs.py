@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 from harness.run import locked, log, run
@@ -18,6 +19,10 @@ from harness.settings import Settings
 
 # Bump when the build steps below change in a way the key cannot see.
 RECIPE_VERSION = 1
+
+# Architectures a tree can be built for; arm64 runs through qemu-user-static
+# (binfmt_misc with the "F" flag, so nothing is copied into the tree).
+ARCHES = ("amd64", "arm64")
 
 SUITES = ("trixie", "bookworm")
 
@@ -49,13 +54,62 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
 
 
-def cache_key(suite: str, arch: str, mirror: str, packages: tuple[str, ...] = PACKAGES) -> str:
+# What pi-gen's stage0-stage2 (Raspberry Pi OS Lite) add on top, where Debian
+# has it: NetworkManager, avahi, time sync, fake-hwclock, locales and the usual
+# command-line tools. The Raspberry Pi archive (kernel, firmware,
+# raspberrypi-sys-mods, raspi-config) is out of reach for CI, so a "Lite" tree
+# here is Debian only.
+LITE_PACKAGES = (
+    "avahi-daemon",
+    "bash-completion",
+    "curl",
+    "ethtool",
+    "fake-hwclock",
+    "file",
+    "less",
+    "locales",
+    "network-manager",
+    "parted",
+    "psmisc",
+    "rsync",
+    "systemd-timesyncd",
+    "unzip",
+    "usbutils",
+    "xz-utils",
+)
+
+# The groups pi-gen's stage2 (01-sys-tweaks) puts the first user in, where
+# Debian has them (gpio, spi and i2c come from raspberrypi-sys-mods).
+LITE_USER_GROUPS = (
+    "adm",
+    "dialout",
+    "cdrom",
+    "audio",
+    "users",
+    "sudo",
+    "video",
+    "games",
+    "plugdev",
+    "input",
+    "netdev",
+    "render",
+)
+
+
+def cache_key(
+    suite: str, arch: str, mirror: str, packages: tuple[str, ...] = PACKAGES, first_user: str | None = None
+) -> str:
     """Short digest of everything that shapes the tree."""
-    recipe = json.dumps(
-        {"suite": suite, "arch": arch, "mirror": mirror, "packages": sorted(packages), "recipe": RECIPE_VERSION},
-        sort_keys=True,
-    )
-    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    recipe: dict[str, object] = {
+        "suite": suite,
+        "arch": arch,
+        "mirror": mirror,
+        "packages": sorted(packages),
+        "recipe": RECIPE_VERSION,
+    }
+    if first_user is not None:
+        recipe["lite_first_user"] = first_user
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def debs_dir(settings: Settings, suite: str, arch: str) -> Path:
@@ -65,12 +119,27 @@ def debs_dir(settings: Settings, suite: str, arch: str) -> Path:
     return path
 
 
-def ensure(settings: Settings, suite: str, arch: str = "amd64", extra: tuple[str, ...] = ()) -> Path:
-    """Return the cached tree for *suite* (with *extra* packages), building it first when missing."""
+def ensure(
+    settings: Settings,
+    suite: str,
+    arch: str = "amd64",
+    extra: tuple[str, ...] = (),
+    *,
+    first_user: str | None = None,
+) -> Path:
+    """Return the cached tree for *suite* (with *extra* packages), building it first when missing.
+
+    With *first_user* the tree is what pi-gen's stage2 (Lite) leaves: the Lite
+    packages and that first user made as stage1/stage2 make it (no password,
+    pi-gen's groups and sudoers file, SSH enabled), for the image stage's test.
+    """
     if suite not in SUITES:
         raise ValueError(f"unsupported suite {suite!r}; choose one of {', '.join(SUITES)}")
-    packages = (*PACKAGES, *extra)
-    name = f"{suite}-{arch}-{cache_key(suite, arch, settings.mirror, packages)}"
+    if arch not in ARCHES:
+        raise ValueError(f"unsupported architecture {arch!r}; choose one of {', '.join(ARCHES)}")
+    packages = (*PACKAGES, *(LITE_PACKAGES if first_user else ()), *extra)
+    flavour = f"{suite}-{arch}-lite" if first_user else f"{suite}-{arch}"
+    name = f"{flavour}-{cache_key(suite, arch, settings.mirror, packages, first_user)}"
     tree = settings.cache_dir / "rootfs" / name
     with locked(settings.cache_dir / "rootfs" / f".{name}.lock"):
         if tree.is_dir():
@@ -91,6 +160,8 @@ def ensure(settings: Settings, suite: str, arch: str = "amd64", extra: tuple[str
             ]
         )
         _finish(partial, suite, settings.mirror)
+        if first_user:
+            _lite(partial, first_user)
         partial.rename(tree)
         return tree
 
@@ -106,3 +177,27 @@ def _finish(tree: Path, suite: str, mirror: str) -> None:
     for key in (tree / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     (tree / "etc/hostname").write_text("localhost\n")
+
+
+def _lite(tree: Path, user: str) -> None:
+    """The end of pi-gen's stage2, as far as Debian reaches: stage1 makes the
+    first user without a password, stage2 adds its groups and passwordless sudo
+    (010_pi-nopasswd) and enables SSH (ENABLE_SSH=1); the root account stays
+    without a password. No mounts are needed for these commands."""
+    groups = [g for g in LITE_USER_GROUPS if _chroot_ok(tree, "getent", "group", g)]
+    run(["chroot", str(tree), "adduser", "--disabled-password", "--comment", "", user])
+    run(["chroot", str(tree), "usermod", "--append", "--groups", ",".join(groups), user])
+    run(["chroot", str(tree), "usermod", "--password", "*", "root"])
+    sudoers = tree / "etc/sudoers.d/010_pi-nopasswd"
+    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+    run(["chroot", str(tree), "systemctl", "enable", "ssh"])
+    (tree / "etc/hostname").write_text("raspberrypi\n")
+    (tree / "etc/hosts").write_text(
+        "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+        "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n\n127.0.1.1\traspberrypi\n"
+    )
+
+
+def _chroot_ok(tree: Path, *cmd: str) -> bool:
+    return subprocess.run(["chroot", str(tree), *cmd], capture_output=True, check=False).returncode == 0

@@ -18,6 +18,7 @@ PB_APT_PACKAGES=(
   chromium fonts-dejavu-core python3-aiosmtpd
   nmap testssl.sh lynis
   qemu-system-x86 fdisk dosfstools mtools e2fsprogs
+  qemu-user-static binfmt-support libcap2-bin
 )
 
 die() {
@@ -87,9 +88,19 @@ make_venv() {
   export PATH="$PB_VENV/bin:$PATH"
 }
 
+# arm64 programs (the image stage's tree) through qemu-user-static: binfmt_misc
+# mounted and Debian's qemu-aarch64 entry (with the F flag) registered.
+enable_binfmt() {
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+    || die "cannot mount binfmt_misc on /proc/sys/fs/binfmt_misc"
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 \
+    || die "cannot register qemu-aarch64 with binfmt_misc (update-binfmts --enable qemu-aarch64)"
+}
+
 setup() {
   require_root
   install_packages
+  enable_binfmt
   local python
   python=$(find_python)
   check_archive "$python"

@@ -31,6 +31,15 @@ def test_cache_key_follows_the_recipe():
     assert key != rootfs.cache_key("bookworm", "amd64", SETTINGS.mirror)
     assert key != rootfs.cache_key("trixie", "arm64", SETTINGS.mirror)
     assert key != rootfs.cache_key("trixie", "amd64", SETTINGS.mirror, (*rootfs.PACKAGES, "vim"))
+    # The Lite tree of the image stage's test: its first user shapes it too.
+    lite = rootfs.cache_key("trixie", "arm64", SETTINGS.mirror, first_user="pbadmin")
+    assert lite != rootfs.cache_key("trixie", "arm64", SETTINGS.mirror)
+    assert lite != rootfs.cache_key("trixie", "arm64", SETTINGS.mirror, first_user="pi")
+
+
+def test_unknown_architecture_refused():
+    with pytest.raises(ValueError, match="architecture"):
+        rootfs.ensure(SETTINGS, "trixie", "riscv64")
 
 
 @pytest.mark.parametrize("address", ["10.213.0.1", "10.213.0.255", "10.213.1.5", "192.168.1.10"])
