@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from harness import network, rootfs
@@ -93,8 +93,13 @@ class Host:
 
 
 def load(settings: Settings, name: str) -> Host | None:
+    """Host *name*; fields this version does not know (hosts made by a newer harness, e.g. virtual
+    machines, share the state directory) are ignored."""
     meta = Host.directory(settings, name) / "host.json"
-    return Host(**json.loads(meta.read_text())) if meta.exists() else None
+    if not meta.exists():
+        return None
+    known = {field.name for field in fields(Host)}
+    return Host(**{key: value for key, value in json.loads(meta.read_text()).items() if key in known})
 
 
 def names(settings: Settings) -> list[str]:
