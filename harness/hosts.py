@@ -267,8 +267,16 @@ def wait_ready(settings: Settings, host: Host, proc: subprocess.Popen[bytes]) ->
             if time.monotonic() > deadline:
                 raise HarnessError(f"{host.name}: no SSH within {BOOT_TIMEOUT}s; see {console}") from None
             time.sleep(0.5)
-    remaining = max(10, int(deadline - time.monotonic()))
-    state = ssh(settings, host, "systemctl is-system-running --wait", timeout=remaining).stdout.strip()
+    # A port that answers is not yet a server that does: with socket activation (ssh.socket) the
+    # connection waits for ssh.service, which may wait for units ordered before it (an image's first
+    # boot). ssh's own failures (255) are tried again until the deadline.
+    while True:
+        remaining = max(10, int(deadline - time.monotonic()))
+        answer = ssh(settings, host, "systemctl is-system-running --wait", timeout=remaining)
+        if answer.returncode != 255 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    state = answer.stdout.strip()
     if state != "running":
         failed = ssh(settings, host, "systemctl --failed --no-legend --plain").stdout.strip()
         raise HarnessError(f"{host.name}: system is {state or 'unreachable'} after boot; failed units: {failed}")
