@@ -63,7 +63,8 @@ def test_converged_tree_had_per_device_state(record):
 def test_finalized_tree_holds_no_per_device_state(record):
     tree = record["tree_finalized"]
     assert tree["ssh_host_keys"] == {} and tree["ssh_private_keys"] == []
-    assert tree["machine_id"] == "uninitialized"
+    # Empty, not "uninitialized" (which would make systemd apply its presets at the first boot).
+    assert tree["machine_id"] == ""
     assert not tree["dbus_machine_id"]
     assert tree["tls_certificate"] is None and tree["tls_key"] is None
     assert tree["cups_keychain"] == []
