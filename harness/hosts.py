@@ -14,7 +14,7 @@ import shlex
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from harness import network, rootfs, vm
@@ -43,8 +43,9 @@ CHROOT_MOUNTS = (
 )
 
 BOOT_TIMEOUT = 120
-# A VM's first boot does more (its own kernel, fsck, the first-boot unit).
-VM_BOOT_TIMEOUT = 600
+# A card's first boot does more under emulation (its own kernel, the first-boot unit
+# running Ansible locally at a twentieth of the speed).
+VM_BOOT_TIMEOUT = 1200
 
 
 @dataclass
@@ -96,8 +97,13 @@ class Host:
 
 
 def load(settings: Settings, name: str) -> Host | None:
+    """Host *name*; fields this version does not know (hosts made by a newer harness, e.g. virtual
+    machines, share the state directory) are ignored."""
     meta = Host.directory(settings, name) / "host.json"
-    return Host(**json.loads(meta.read_text())) if meta.exists() else None
+    if not meta.exists():
+        return None
+    known = {field.name for field in fields(Host)}
+    return Host(**{key: value for key, value in json.loads(meta.read_text()).items() if key in known})
 
 
 def names(settings: Settings) -> list[str]:
@@ -298,7 +304,10 @@ def wait_ready(
     """Wait for SSH, then for systemd to finish booting; a failed unit is an error.
 
     *interval* between attempts: a converged host's firewall rate-limits new SSH
-    connections, and a slow boot must not use up the controller's allowance."""
+    connections, and a slow boot must not use up the controller's allowance. A port
+    that answers is not yet a server that does (with ssh.socket the connection waits
+    for ssh.service, which may wait for an image's first boot): ssh's own failures
+    (255) are tried again until the deadline."""
     deadline = time.monotonic() + timeout
     console = host.paths(settings)["console"]
     while True:

@@ -85,3 +85,26 @@ def test_kernel_settings_are_in_force(card):
     assert wanted
     for key, value in wanted.items():
         assert card.check_output(f"sysctl -n {key}") == value, key
+
+
+def test_first_boot_made_the_card_its_own(card, host):
+    """Two devices flashed from one image (the card, and the container *host*) share no per-device state;
+    the card, never re-converged, keeps the name its first boot gave it from its MAC address."""
+    assert card.file("/var/lib/printbridge/firstboot.done").exists
+    mac = card.check_output("cat /sys/class/net/eth0/address").replace(":", "")
+    assert card.check_output("hostname") == f"printbridge-{mac[-6:]}"
+    keys = "for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done | cut -d' ' -f2"
+    with host.sudo():
+        theirs = {
+            "keys": set(host.check_output(keys).split()),
+            "machine-id": host.file("/etc/machine-id").content_string.strip(),
+            "secret": host.check_output("sha256sum /var/lib/printbridge-web/secret_key"),
+        }
+    ours = {
+        "keys": set(card.check_output(keys).split()),
+        "machine-id": card.file("/etc/machine-id").content_string.strip(),
+        "secret": card.check_output("sha256sum /var/lib/printbridge-web/secret_key"),
+    }
+    assert ours["keys"] and not ours["keys"] & theirs["keys"]
+    assert ours["machine-id"] and ours["machine-id"] != theirs["machine-id"]
+    assert ours["secret"].split()[0] != theirs["secret"].split()[0]

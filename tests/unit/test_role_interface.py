@@ -132,3 +132,39 @@ def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
 )
 def test_wrong_tls_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
     assert_refused_before_changes(tmp_path, extra_vars, message, "tls", "Install the TLS tools")
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"firstboot_hostname_pattern": "printbridge"}, "must contain {mac6}"),
+        ({"firstboot_hostname_pattern": "Print_{mac6}"}, "host name of lower-case letters"),
+        ({"firstboot_hostname": "-office"}, "host name of lower-case letters"),
+        ({"firstboot_timeout_minutes": 0}, "at least 1"),
+        ({"firstboot_timeout_minutes": "soon"}, "firstboot_timeout_minutes"),
+    ],
+    ids=["no-mac", "bad-pattern", "bad-name", "no-time", "not-int"],
+)
+def test_wrong_firstboot_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
+    assert_refused_before_changes(tmp_path, extra_vars, message, "firstboot", "Install ansible-core")
+
+
+def test_firstboot_finalize_refuses_a_booted_host(tmp_path):
+    """playbooks/image-finalize.yml would take a running host's keys away: only a chroot is finalized."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  tasks:\n"
+        "    - ansible.builtin.include_role: {name: firstboot, tasks_from: finalize}\n"
+    )
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(
+        [ANSIBLE_PLAYBOOK, "--check", "-i", "localhost,", str(playbook)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "only for an image's root filesystem" in result.stdout
+    assert "TASK [firstboot : Remove per-device files]" not in result.stdout

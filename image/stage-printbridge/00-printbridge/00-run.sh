@@ -68,11 +68,13 @@ on_chroot <<-'CHROOT'
 	fi
 CHROOT
 
-log "converging playbooks/site.yml into ${ROOTFS_DIR}"
+log "converging playbooks/site.yml into ${ROOTFS_DIR}, then finalizing it"
 (
 	cd "$src"
 	export ANSIBLE_CONFIG=$src/ansible.cfg ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 	"$venv/bin/ansible-playbook" -i inventory/image playbooks/site.yml
+	# The last step: per-device state out, so every card makes its own at first boot.
+	"$venv/bin/ansible-playbook" -i inventory/image playbooks/image-finalize.yml
 )
 
 # pi-gen made the first user with FIRST_USER_PASS (its build.sh insists on one
