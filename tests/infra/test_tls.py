@@ -129,7 +129,7 @@ KNOWN_GAPS = {631: {"secure_client_renego"}}
 SCANS: dict[str, dict[int, tuple[subprocess.CompletedProcess, list]]] = {}
 
 
-def testssl(hostvars, site_ca, directory, port):
+def scan_tls(hostvars, site_ca, directory, port):
     report = directory / f"testssl-{hostvars['inventory_hostname']}-{port}.json"
     # The host's name as the URI (it is in every certificate), its address with --ip; no DNS lookups
     # leave the lab.
@@ -148,7 +148,7 @@ def test_testssl_finds_nothing_medium_or_worse(hostvars, site_ca, artifacts, tmp
     if name not in SCANS:
         directory = tmp_path_factory.mktemp("testssl")
         with ThreadPoolExecutor(len(PORTS)) as pool:
-            scans = pool.map(lambda p: testssl(hostvars, site_ca, directory, p), PORTS)
+            scans = pool.map(lambda p: scan_tls(hostvars, site_ca, directory, p), PORTS)
             SCANS[name] = dict(zip(PORTS, scans, strict=True))
     result, findings = SCANS[name][port]
     artifacts.mkdir(parents=True, exist_ok=True)
