@@ -89,7 +89,8 @@ make_venv() {
 }
 
 # arm64 programs (the image stage's tree) through qemu-user-static: binfmt_misc
-# mounted and Debian's qemu-aarch64 entry (with the F flag) registered.
+# mounted and Debian's qemu-aarch64 entry (with the F flag) registered. Only
+# what runs arm64 programs calls it (scripts/test pigen, bench/image).
 enable_binfmt() {
   mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
     || die "cannot mount binfmt_misc on /proc/sys/fs/binfmt_misc"
@@ -100,7 +101,6 @@ enable_binfmt() {
 setup() {
   require_root
   install_packages
-  enable_binfmt
   local python
   python=$(find_python)
   check_archive "$python"
