@@ -213,7 +213,13 @@ def umount_chroot(settings: Settings, host: Host) -> None:
 
 
 def start(settings: Settings, host: Host) -> None:
-    """Boot the host's tree with systemd as PID 1 and wait until it is up."""
+    """Boot the host's tree with systemd as PID 1 and wait until it is up.
+
+    A host that runs already is left as it is: a second systemd-nspawn on the
+    same tree would boot it twice, and the first would outlive its host."""
+    if running(settings, host):
+        log(f"{host.name} runs already")
+        return
     umount_chroot(settings, host)
     paths = host.paths(settings)
     debs = rootfs.debs_dir(settings, host.suite, host.arch)
