@@ -16,19 +16,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.hosts import SSH_OPTIONS
 
 HERE = Path(__file__).resolve().parent
-# Only the image scenario boots its tree as a card in a virtual machine as well.
-CARD_CHECKS = "test_card.py"
+IMAGE = os.environ.get("MOLECULE_SCENARIO_NAME") == "image"
+
+
+def verify_certificate(ca_file, leaf_file):
+    """openssl's verdict on *leaf_file* as a TLS server certificate issued under *ca_file*."""
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca_file), "-purpose", "sslserver", str(leaf_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "image_only: a check of what only the image scenario has (first boot, card)")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The card's checks apply to the image scenario only; elsewhere they are deselected, not run
-    (molecule names every test file, so collect_ignore would not keep them out)."""
-    if os.environ.get("MOLECULE_SCENARIO_NAME") == "image":
+    """Checks marked image_only apply to the image scenario alone; elsewhere they are deselected,
+    not run or skipped (molecule names every test file, so collect_ignore would not keep them out)."""
+    if IMAGE:
         return
-    card = [item for item in items if item.path.name == CARD_CHECKS]
-    if card:
-        config.hook.pytest_deselected(items=card)
-        items[:] = [item for item in items if item.path.name != CARD_CHECKS]
+    other = [item for item in items if item.get_closest_marker("image_only")]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [item for item in items if not item.get_closest_marker("image_only")]
 
 
 PRINTER_ADDRESS = "10.213.0.5"

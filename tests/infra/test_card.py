@@ -17,6 +17,7 @@ from conftest import in_office, in_peer
 from harness import hosts, settings
 
 CARD = "pb-card"
+pytestmark = pytest.mark.image_only
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,19 @@ its inventory name and a site-CA certificate), and the tasks that re-converge ch
 hosts were never an image: they must not have the first-boot unit at all."""
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import IMAGE, verify_certificate
 
-IMAGE = os.environ.get("MOLECULE_SCENARIO_NAME") == "image"
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "/etc/systemd/system/printbridge-firstboot.service"
 MARKER = "/var/lib/printbridge/firstboot.done"
 CERTIFICATE = "/etc/printbridge/tls/host.crt"
 SECRET = "/var/lib/printbridge-web/secret_key"
-image_only = pytest.mark.skipif(not IMAGE, reason="only a host flashed from the image has a first boot")
 
 
 @pytest.fixture
@@ -50,7 +48,7 @@ def test_first_boot_unit_only_in_images(host):
         assert not host.file("/usr/local/sbin/printbridge-firstboot").exists
 
 
-@image_only
+@pytest.mark.image_only
 def test_converged_tree_had_per_device_state(record):
     # Otherwise the finalize check below would prove nothing.
     tree = record["tree_converged"]
@@ -59,7 +57,7 @@ def test_converged_tree_had_per_device_state(record):
     assert tree["tls_certificate"] and tree["tls_key"] and tree["cups_keychain"]
 
 
-@image_only
+@pytest.mark.image_only
 def test_finalized_tree_holds_no_per_device_state(record):
     tree = record["tree_finalized"]
     assert tree["ssh_host_keys"] == {} and tree["ssh_private_keys"] == []
@@ -71,7 +69,7 @@ def test_finalized_tree_holds_no_per_device_state(record):
     assert tree["secret_key"] is None
 
 
-@image_only
+@pytest.mark.image_only
 def test_ssh_host_keys_are_the_devices_own(host, record):
     now = ssh_fingerprints(host)
     assert len(now) >= 2
@@ -83,7 +81,7 @@ def test_ssh_host_keys_are_the_devices_own(host, record):
             assert (private.user, private.mode) == ("root", 0o600), key
 
 
-@image_only
+@pytest.mark.image_only
 def test_machine_id_is_the_devices_own(host, record):
     machine_id = host.file("/etc/machine-id").content_string.strip()
     assert re.fullmatch(r"[0-9a-f]{32}", machine_id)
@@ -92,7 +90,7 @@ def test_machine_id_is_the_devices_own(host, record):
     assert host.check_output("systemd-id128 machine-id") == machine_id
 
 
-@image_only
+@pytest.mark.image_only
 def test_first_boot_named_the_host_from_its_mac(host, record):
     pattern = yaml.safe_load((ROOT / "roles/firstboot/defaults/main.yml").read_text())["firstboot_hostname_pattern"]
     booted = record["booted"]
@@ -103,19 +101,14 @@ def test_first_boot_named_the_host_from_its_mac(host, record):
     assert booted["hostname"] == booted["etc_hostname"] == expected
 
 
-@image_only
+@pytest.mark.image_only
 def test_first_boot_issued_a_per_device_self_signed_certificate(hostvars, record, tmp_path):
     booted = record["booted"]
     certificate = booted["tls_certificate"]
     leaf = tmp_path / "first-boot.crt"
     leaf.write_text(certificate)
     # Self-signed (there is no site CA on the device), for the device's name and address.
-    verified = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(leaf), "-purpose", "sslserver", str(leaf)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verified = verify_certificate(leaf, leaf)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     names = openssl("x509", "-noout", "-ext", "subjectAltName", text=certificate)
     assert f"DNS:{booted['hostname']}" in names
@@ -129,7 +122,7 @@ def test_first_boot_issued_a_per_device_self_signed_certificate(hostvars, record
         assert booted["served"][port] == openssl("x509", text=certificate), port
 
 
-@image_only
+@pytest.mark.image_only
 def test_web_app_secret_is_the_devices_own(host, record):
     secret = host.file(SECRET)
     assert (secret.user, secret.group, secret.mode) == ("pbweb", "pbweb", 0o600)
@@ -138,7 +131,7 @@ def test_web_app_secret_is_the_devices_own(host, record):
     assert digest not in {record["tree_converged"]["secret_key"], record["tree_finalized"]["secret_key"]}
 
 
-@image_only
+@pytest.mark.image_only
 def test_first_boot_ran_before_the_services(host):
     """In the journal of this (only) boot: the first boot's start job finished before SSH, nginx, cupsd and
     the web app were started."""
@@ -154,7 +147,7 @@ def test_first_boot_ran_before_the_services(host):
         assert started[unit] > first_boot, unit
 
 
-@image_only
+@pytest.mark.image_only
 def test_first_boot_ran_once(host):
     assert host.file(MARKER).exists
     status = json.loads(host.file("/var/lib/printbridge/firstboot.json").content_string)
@@ -177,7 +170,7 @@ def documented_first_boot_changes():
     return set(re.findall(r"^- `([a-z_]+ : [^`]+)`", section, re.M))
 
 
-@image_only
+@pytest.mark.image_only
 def test_first_re_converge_changes_only_documented_first_boot_items(record):
     changed = set(record["reconverge"]["changed"])
     documented = documented_first_boot_changes()

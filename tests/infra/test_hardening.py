@@ -4,7 +4,6 @@ A container (the lab's hosts) shares the machine's kernel: there sysctl values, 
 AppArmor cannot be set, so those checks look at what the role wrote and that it would apply on a
 real kernel; on a host with its own kernel they also check the live state."""
 
-import os
 import re
 import secrets
 import subprocess
@@ -14,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from conftest import HERE, OFFICE_NAMESPACE, in_office, office_address
+from conftest import HERE, IMAGE, OFFICE_NAMESPACE, in_office, office_address
 
 from harness.hosts import SSH_OPTIONS
 
@@ -324,7 +323,7 @@ def test_apparmor_on_in_a_raspberry_pi_kernel_command_line(host, setting):
     """An image tree has the cmdline.txt pi-gen writes; a booted lab host (a Debian PC) has none and the
     role makes none."""
     cmdline = host.file(setting("hardening_kernel_cmdline"))
-    if os.environ.get("MOLECULE_SCENARIO_NAME") != "image":
+    if not IMAGE:
         assert not cmdline.exists
         return
     with host.sudo():
