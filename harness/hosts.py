@@ -14,7 +14,7 @@ import shlex
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import network, rootfs, vm
@@ -55,7 +55,7 @@ class Host:
     arch: str
     address: str
     lower: str
-    # Booted as a KVM virtual machine (harness.vm) rather than with systemd-nspawn.
+    # A card booted in a QEMU virtual machine (harness.vm) rather than with systemd-nspawn.
     vm: bool = False
 
     @staticmethod
@@ -97,13 +97,8 @@ class Host:
 
 
 def load(settings: Settings, name: str) -> Host | None:
-    """Host *name*; fields this version does not know (hosts made by a newer harness, e.g. virtual
-    machines, share the state directory) are ignored."""
     meta = Host.directory(settings, name) / "host.json"
-    if not meta.exists():
-        return None
-    known = {field.name for field in fields(Host)}
-    return Host(**{key: value for key, value in json.loads(meta.read_text()).items() if key in known})
+    return Host(**json.loads(meta.read_text())) if meta.exists() else None
 
 
 def names(settings: Settings) -> list[str]:
