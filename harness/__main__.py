@@ -13,6 +13,17 @@ from harness.run import HarnessError
 from harness.settings import load
 
 
+def boot_files(items: list[str]) -> dict[str, Path]:
+    """--boot-file NAME=PATH arguments as {NAME: PATH}."""
+    found = {}
+    for item in items:
+        name, separator, path = item.partition("=")
+        if not separator or not name or "/" in name or not Path(path).is_file():
+            raise HarnessError(f"--boot-file {item}: NAME=PATH with a plain NAME and an existing file PATH")
+        found[name] = Path(path)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--with", dest="extra", nargs="*", default=[], help="further packages in its tree")
     p_boot = sub.add_parser("boot", help="boot a host prepared with --chroot")
     p_boot.add_argument("name")
+    p_boot.add_argument(
+        "--boot-file",
+        dest="boot_files",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="put PATH into the tree's /boot/firmware as NAME before it boots",
+    )
     p_card = sub.add_parser("card", help="a prepared host's tree as a card (disk image) booted in a virtual machine")
     p_card.add_argument("name")
     p_card.add_argument("--from", dest="source", required=True, help="the prepared (--chroot) host whose tree to use")
@@ -49,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=PATH",
         help="put PATH on the card's boot partition as NAME (e.g. printbridge.yml)",
+    )
+    p_card.add_argument(
+        "--own-network",
+        action="store_true",
+        help="the card configures its address itself (its printbridge.yml): none on the kernel command line",
     )
     p_peer = sub.add_parser("peer", help="a bare network namespace on the lab bridge (an office PC)")
     p_peer.add_argument("name")
@@ -82,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             host = hosts.load(settings, args.name)
             if host is None:
                 raise HarnessError(f"no host {args.name}")
-            hosts.start(settings, host)
+            hosts.start(settings, host, boot_files(args.boot_files))
             print(json.dumps(host.connection(settings)))
         elif args.command == "card":
-            files = dict(item.split("=", 1) for item in args.boot_files)
-            host = hosts.card(settings, args.name, args.source, args.address, {k: Path(v) for k, v in files.items()})
+            host = hosts.card(
+                settings,
+                args.name,
+                args.source,
+                args.address,
+                boot_files(args.boot_files),
+                kernel_address=not args.own_network,
+            )
             print(json.dumps(host.connection(settings)))
         elif args.command == "peer":
             print(json.dumps(peers.create(settings, args.name, args.address)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -207,8 +208,9 @@ def umount_chroot(settings: Settings, host: Host) -> None:
             run(["umount", "--recursive", str(target)])
 
 
-def start(settings: Settings, host: Host) -> None:
-    """Boot the host's tree with systemd as PID 1 and wait until it is up.
+def start(settings: Settings, host: Host, boot_files: dict[str, Path] | None = None) -> None:
+    """Boot the host's tree with systemd as PID 1 and wait until it is up; *boot_files* go to its
+    /boot/firmware first (what a card's boot partition would hold).
 
     A host that runs already is left as it is: a second systemd-nspawn on the
     same tree would boot it twice, and the first would outlive its host."""
@@ -217,6 +219,8 @@ def start(settings: Settings, host: Host) -> None:
         return
     umount_chroot(settings, host)
     paths = host.paths(settings)
+    for name, source in (boot_files or {}).items():
+        shutil.copyfile(source, paths["root"] / "boot/firmware" / name)
     debs = rootfs.debs_dir(settings, host.suite, host.arch)
     paths["debs"].mkdir(exist_ok=True)
     with paths["console"].open("ab") as console:
@@ -250,11 +254,20 @@ def start(settings: Settings, host: Host) -> None:
     wait_ready(settings, host, proc)
 
 
-def card(settings: Settings, name: str, source: str, address: str, boot_files: dict[str, Path]) -> Host:
+def card(
+    settings: Settings,
+    name: str,
+    source: str,
+    address: str,
+    boot_files: dict[str, Path],
+    *,
+    kernel_address: bool = True,
+) -> Host:
     """Host *name*: the tree of *source* (prepared, never booted) as a card in a virtual machine.
 
     The disk is assembled from the tree as it is now; *source* itself is left
-    untouched and may be booted as a container afterwards."""
+    untouched and may be booted as a container afterwards. Without
+    *kernel_address* the card must take *address* itself (its printbridge.yml)."""
     origin = load(settings, source)
     if origin is None or running(settings, origin):
         raise HarnessError(f"{source} is not a prepared (unbooted) host")
@@ -272,7 +285,7 @@ def card(settings: Settings, name: str, source: str, address: str, boot_files: d
         with locked(settings.state_dir / ".network.lock"):
             network.ensure_bridge(settings)
             network.add_namespace(settings, name, address)
-        proc = vm.start(settings, name, address, paths["base"] / "disk.img", paths["console"])
+        proc = vm.start(settings, name, address, paths["base"] / "disk.img", paths["console"], kernel_address)
         paths["pid"].write_text(str(proc.pid))
         wait_ready(settings, host, proc, VM_BOOT_TIMEOUT, interval=5)
     except BaseException:

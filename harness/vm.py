@@ -112,22 +112,28 @@ def _bridge_namespace(host_name: str) -> str:
     return tap
 
 
-def start(settings: Settings, name: str, address: str, disk: Path, console: Path) -> subprocess.Popen[bytes]:
-    """Boot the card *disk* (made by assemble) in host *name*'s namespace; return QEMU's process."""
+def start(
+    settings: Settings, name: str, address: str, disk: Path, console: Path, kernel_address: bool = True
+) -> subprocess.Popen[bytes]:
+    """Boot the card *disk* (made by assemble) in host *name*'s namespace; return QEMU's process. With
+    *kernel_address* the kernel command line gives it *address*; else the card takes it itself."""
     tap = _bridge_namespace(name)
     mac = "52:54:00:{:02x}:{:02x}:{:02x}".format(*zlib.crc32(name.encode()).to_bytes(4, "big")[1:])
     netmask = str(settings.subnet.netmask)
     # The lab's address comes from the kernel command line (systemd-network-generator turns
     # ip= into a networkd file under /run), so nothing is written into the tree for it.
+    from_kernel = [
+        f"ip={address}::{settings.gateway}:{netmask}::eth0:off",
+        "systemd.wants=systemd-network-generator.service",
+        "systemd.wants=systemd-networkd.service",
+    ]
     cmdline = " ".join(
         [
             "root=LABEL=rootfs",
             "rw",
             "console=ttyS0",
             "net.ifnames=0",
-            f"ip={address}::{settings.gateway}:{netmask}::eth0:off",
-            "systemd.wants=systemd-network-generator.service",
-            "systemd.wants=systemd-networkd.service",
+            *(from_kernel if kernel_address else []),
             "apparmor=1",
             "security=apparmor",
         ]

@@ -19,6 +19,7 @@ PB_APT_PACKAGES=(
   nmap testssl.sh lynis
   qemu-system-x86 fdisk dosfstools mtools e2fsprogs
   qemu-user-static binfmt-support libcap2-bin
+  wpasupplicant python3-yaml
 )
 
 die() {

@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from printbridge.auth import admin_required
 from printbridge.context import call, list_jobs
+from printbridge.device import first_boot
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -29,6 +30,7 @@ def index() -> Any:
         jobs=list_jobs("not-completed", all_users=True),
         watchdog=watchdog,
         watchdog_error=error_message,
+        first_boot=first_boot(),
     )
 
 

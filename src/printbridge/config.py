@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "login_lockout_minutes": 15,
     "site_name": "PrintBridge",
     "mail_domain": "",
+    "firstboot_status_file": "/var/lib/printbridge/firstboot.json",
 }
 
 

@@ -9,6 +9,7 @@ the container, so the whole suite runs on the container and only these checks on
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -18,6 +19,9 @@ from harness import hosts, settings
 
 CARD = "pb-card"
 pytestmark = pytest.mark.image_only
+# The card's printbridge.yml (molecule/image/boot.yml writes it to its boot partition).
+CONFIG = Path(__file__).resolve().parents[2] / "molecule/image/card-printbridge.yml.j2"
+WIFI_PASSWORD = re.search(r"^  password: (\S+)$", CONFIG.read_text(), re.M).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +94,8 @@ def test_kernel_settings_are_in_force(card):
 
 
 def test_first_boot_made_the_card_its_own(card, host):
-    """Two devices flashed from one image (the card, and the container *host*) share no per-device state;
-    the card, never re-converged, keeps the name its first boot gave it from its MAC address."""
+    """Two devices flashed from one image (the card, and the container *host*) share no per-device state."""
     assert card.file("/var/lib/printbridge/firstboot.done").exists
-    mac = card.check_output("cat /sys/class/net/eth0/address").replace(":", "")
-    assert card.check_output("hostname") == f"printbridge-{mac[-6:]}"
     keys = "for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f $k; done | cut -d' ' -f2"
     with host.sudo():
         theirs = {
@@ -110,3 +111,61 @@ def test_first_boot_made_the_card_its_own(card, host):
     assert ours["keys"] and not ours["keys"] & theirs["keys"]
     assert ours["machine-id"] and ours["machine-id"] != theirs["machine-id"]
     assert ours["secret"].split()[0] != theirs["secret"].split()[0]
+
+
+def test_printbridge_yml_named_the_card_and_set_its_clock(card):
+    """Applied at first boot: the host name (not the MAC pattern), the time zone."""
+    assert card.check_output("hostname") == "pb-card-office"
+    assert card.check_output("readlink /etc/localtime") == "/usr/share/zoneinfo/Europe/Berlin"
+    assert card.check_output("date +%Z") in {"CET", "CEST"}
+    status = json.loads(card.file("/var/lib/printbridge/firstboot.json").content_string)
+    assert (status["status"], status["config_refused"], status["hostname"]) == ("ok", "", "pb-card-office")
+
+
+def test_printbridge_yml_gave_the_card_its_address(card, card_address):
+    """No ip= on the kernel command line: the address is the one printbridge.yml configured, via networkd."""
+    assert "ip=" not in card.check_output("cat /proc/cmdline")
+    assert f"inet {card_address}/24" in card.check_output("ip -4 -o addr show eth0")
+    assert "default via 10.213.0.1" in card.check_output("ip route show default")
+    network = card.file("/etc/systemd/network/10-printbridge-ethernet.network").content_string
+    assert f"Address={card_address}/24" in network
+    assert card.service("systemd-networkd").is_enabled
+
+
+def test_printbridge_yml_admin_signs_in_with_its_key(card_address):
+    """The administrator the file added signs in with its key and may use sudo (the admins' group)."""
+    lab = settings.load()
+    carddesk = testinfra.get_host(
+        f"ssh://carddesk@{card_address}",
+        ssh_identity_file=str(lab.ssh_key),
+        ssh_extra_args=" ".join(hosts.SSH_OPTIONS),
+    )
+    assert carddesk.check_output("id -un") == "carddesk"
+    assert carddesk.check_output("sudo -n id -u") == "0"
+
+
+def test_printbridge_yml_added_its_printer(card):
+    """Its queue is added to the image's (printbridge-queues creates it once cupsd runs)."""
+    queues = json.loads(card.file("/etc/printbridge/queues.json").content_string)
+    names = [printer["name"] for printer in queues["printers"]]
+    assert "card-desk" in names and "office-laser" in names
+    card.run("systemctl start printbridge-queues.service")  # done already, or retried until the printer answers
+    assert "device for card-desk: ipp://10.213.0.5:8631/ipp/print?waitjob=false" in card.check_output("lpstat -v")
+
+
+def test_printbridge_yml_joined_wifi_without_keeping_the_password(card):
+    """wpa_supplicant gets the derived key only; the boot partition keeps printbridge-applied.yml, and the
+    password is nowhere on it, not even in free clusters (the original was overwritten before deletion)."""
+    wpa = card.file("/etc/wpa_supplicant/wpa_supplicant-wlan0.conf")
+    assert (wpa.user, wpa.group, wpa.mode) == ("root", "root", 0o600)
+    assert 'ssid="PrintBridge Lab"' in wpa.content_string
+    assert re.search(r"^\s*psk=[0-9a-f]{64}$", wpa.content_string, re.M)
+    assert card.service("wpa_supplicant@wlan0").is_enabled
+    assert card.check_output("ls /boot/firmware").split().count("printbridge-applied.yml") == 1
+    assert not card.file("/boot/firmware/printbridge.yml").exists
+    applied = card.file("/boot/firmware/printbridge-applied.yml").content_string
+    assert "Applied." in applied and "password: REMOVED" in applied
+    # The whole partition, byte by byte, and the files that took the settings.
+    assert card.run(f"grep -c -a -F {WIFI_PASSWORD} /dev/vda1").stdout.strip() == "0"
+    assert card.run(f"grep -r -l -F {WIFI_PASSWORD} /etc /var/lib/printbridge /var/log").stdout == ""
+    assert WIFI_PASSWORD not in card.check_output("journalctl -b -u printbridge-firstboot --no-pager")

@@ -178,3 +178,33 @@ def test_first_re_converge_changes_only_documented_first_boot_items(record):
     assert changed <= documented, f"changed but not documented: {sorted(changed - documented)}"
     # The site CA's certificate replaces the first boot's self-signed one.
     assert "tls : Install the certificate" in changed
+
+
+@pytest.mark.image_only
+def test_a_wrong_printbridge_yml_changes_nothing_and_says_why(host, record, web):
+    """The container's boot partition held a wrong printbridge.yml (molecule/image/refused-printbridge.yml):
+    nothing of it applied (the image's name pattern, zone and no Wi-Fi), the device came up as usual (this whole
+    suite reaches it over SSH), and the reason is in firstboot.json, the journal, on the card and in /healthz;
+    the Wi-Fi password is left nowhere."""
+    wrong = yaml.safe_load((ROOT / "molecule/image/refused-printbridge.yml").read_text())
+    reason = 'timezone "Mars/Olympus" is not a time zone'
+    assert record["booted"]["hostname"] != wrong["hostname"]
+    assert host.file(MARKER).exists
+    status = json.loads(host.file("/var/lib/printbridge/firstboot.json").content_string)
+    assert status["status"] == "ok" and reason in status["config_refused"]
+    with host.sudo():
+        assert not host.file("/etc/wpa_supplicant/wpa_supplicant-wlan0.conf").exists
+        assert not host.file("/etc/systemd/network/10-printbridge-ethernet.network").exists
+        assert "Mars" not in host.file("/etc/timezone").content_string
+        journal = host.check_output("journalctl -o cat -p err -t printbridge-firstboot --no-pager")
+        assert "printbridge.yml was refused" in journal and reason in journal
+        assert host.check_output("ls /boot/firmware").split().count("printbridge-refused.yml") == 1
+        assert not host.file("/boot/firmware/printbridge.yml").exists
+        kept = host.file("/boot/firmware/printbridge-refused.yml").content_string
+        assert "REFUSED" in kept and reason in kept and "password: REMOVED" in kept
+        password = wrong["wifi"]["password"]
+        found = host.run(f"grep -r -l -F {password} /boot /etc /var/lib/printbridge /var/log")
+        assert found.stdout == "", found.stdout
+        assert password not in host.check_output("journalctl -b -u printbridge-firstboot --no-pager")
+    health = web([{"method": "GET", "path": "/healthz"}])["responses"][0]["json"]
+    assert health["first_boot"] == {"status": "ok", "config_refused": True}

@@ -1,0 +1,64 @@
+"""The first boot's outcome (printbridge-firstboot's firstboot.json) on the admin page and in /healthz."""
+
+import json
+
+import pytest
+from conftest import Browser
+
+REFUSED = {
+    "status": "ok",
+    "message": "first boot done; printbridge.yml was refused, the image's settings apply",
+    "hostname": "printbridge-3f9a21",
+    "finished": "2026-11-23T10:00:00Z",
+    "config_refused": 'timezone "Mars/Olympus" is not a time zone (e.g. Europe/Berlin)',
+}
+
+
+@pytest.fixture
+def with_first_boot(make_app, users, tmp_path):
+    """An admin's browser on an app whose device had the first boot *record* (None: no record file)."""
+
+    def make(record):
+        status = tmp_path / "firstboot.json"
+        if record is not None:
+            status.write_text(record if isinstance(record, str) else json.dumps(record))
+        app = make_app(firstboot_status_file=str(status))
+        admin = Browser(app)
+        assert admin.login("carol", users["carol"]).status_code == 302
+        return admin, Browser(app)
+
+    return make
+
+
+def test_a_refused_printbridge_yml_is_shown_to_admins(with_first_boot):
+    admin, anonymous = with_first_boot(REFUSED)
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "first boot</h2>" in page
+    assert "Mars/Olympus" in page and 'role="alert"' in page and "printbridge-3f9a21" in page
+    health = anonymous.get("/healthz").get_json()
+    assert health["first_boot"] == {"status": "ok", "config_refused": True}
+    assert "Mars" not in anonymous.get("/healthz").get_data(as_text=True)
+
+
+def test_a_failed_first_boot_is_shown(with_first_boot):
+    admin, anonymous = with_first_boot(
+        {**REFUSED, "status": "failed", "message": "ssh-keygen failed", "config_refused": ""}
+    )
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "ssh-keygen failed" in page and "tried again at the next boot" in page
+    assert anonymous.get("/healthz").get_json()["first_boot"] == {"status": "failed", "config_refused": False}
+
+
+def test_a_good_first_boot_or_none_shows_nothing(with_first_boot):
+    for record in ({**REFUSED, "message": "first boot done", "config_refused": ""}, None):
+        admin, anonymous = with_first_boot(record)
+        assert "first boot" not in admin.get("/admin/").get_data(as_text=True)
+        expected = record and {"status": "ok", "config_refused": False}
+        assert anonymous.get("/healthz").get_json()["first_boot"] == expected
+
+
+def test_an_unreadable_record_is_reported_not_a_crash(with_first_boot):
+    admin, anonymous = with_first_boot("{not json")
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "cannot be read" in page
+    assert anonymous.get("/healthz").get_json()["first_boot"]["status"] == "unknown"

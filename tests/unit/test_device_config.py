@@ -1,0 +1,161 @@
+"""A card's printbridge.yml as its first boot reads it (roles/firstboot/tasks/device_config.yml), then takes it
+off the boot partition (device_config_scrub.yml): run here with Ansible against files in a temporary directory.
+What is applied is checked on the card itself (tests/infra/test_card.py) and a refused file on the image's
+container (tests/infra/test_firstboot.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+EXAMPLE = ROOT / "image/printbridge.yml.example"
+SECRET = "correct-horse-battery-staple"
+PLAY = """\
+- hosts: localhost
+  connection: local
+  gather_facts: true
+  gather_subset: [min]
+  tasks:
+    - ansible.builtin.include_tasks: one.yml
+      loop: "{{ configs }}"
+      loop_control:
+        loop_var: config
+"""
+ONE = """\
+- ansible.builtin.include_role: {name: firstboot, tasks_from: device_config}
+  vars:
+    firstboot_device_config: "{{ config }}"
+- ansible.builtin.copy:
+    content: "{{ {'refused': __firstboot_refused, 'device': __firstboot_device} | to_json }}"
+    dest: "{{ config | dirname }}/../verdict.json"
+    mode: "0600"
+"""
+SCRUB = """\
+- ansible.builtin.include_role: {name: firstboot, tasks_from: device_config_scrub}
+  vars:
+    firstboot_device_config: "{{ config }}"
+  when: __firstboot_device_file.stat.exists
+"""
+
+
+def read_all(tmp_path, contents, scrub=False):
+    """Each printbridge.yml of *contents* (None: no file; bytes as they are) through the first boot's tasks, in one
+    Ansible run (each file in a boot partition of its own, tmp_path/N/bootfs): ([verdict, ...], Ansible's output)."""
+    configs = []
+    for number, content in enumerate(contents):
+        config = tmp_path / f"{number}/bootfs/printbridge.yml"
+        config.parent.mkdir(parents=True)
+        if isinstance(content, bytes):
+            config.write_bytes(content)
+        elif content is not None:
+            config.write_text(content)
+        configs.append(str(config))
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "one.yml").write_text(ONE + (SCRUB if scrub else ""))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3"}
+    result = subprocess.run(
+        [ANSIBLE_PLAYBOOK, "-i", "localhost,", str(tmp_path / "play.yml"), "-e", json.dumps(extra)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return [json.loads((tmp_path / f"{number}/verdict.json").read_text()) for number in range(len(contents))], output
+
+
+def read(tmp_path, content, scrub=False):
+    """One printbridge.yml through the first boot's tasks: (verdict, Ansible's output)."""
+    verdicts, output = read_all(tmp_path, [content], scrub)
+    return verdicts[0], output
+
+
+def with_secret(settings):
+    return yaml.safe_dump({**settings, "wifi": {"ssid": "Office", "password": SECRET, "country": "DE"}})
+
+
+def test_the_documented_example_is_accepted(tmp_path):
+    verdict, _ = read(tmp_path, EXAMPLE.read_text())
+    assert verdict["refused"] == ""
+    assert verdict["device"] == yaml.safe_load(EXAMPLE.read_text())
+
+
+def test_no_file_or_an_empty_one_is_no_settings(tmp_path):
+    verdicts, _ = read_all(tmp_path, [None, "", "# nothing set yet\n"])
+    assert verdicts == [{"refused": "", "device": {}}] * 3
+
+
+WRONG = [
+    ({"hostname": "Reception_1"}, 'hostname must be lower-case letters, digits and inner "-"'),
+    ({"colour": "blue"}, "colour"),
+    ({"timezone": "Mars/Olympus"}, 'timezone "Mars/Olympus" is not a time zone'),
+    ({"timezone": "../../etc/passwd"}, "is not a time zone"),
+    ({"network": {"address": "192.168.10.20"}}, "network.address must be an IPv4 address with a prefix length"),
+    ({"network": {"address": "10.0.0.2/24", "gateway": "10.0.0.256"}}, "network.gateway must be an IPv4"),
+    ({"network": {"address": "10.0.0.2/24", "dns": ["dns.example"]}}, "network.dns: not an IPv4 address"),
+    ({"network": {"gateway": "10.0.0.1"}}, "address"),
+    ({"network": {"interface": "wifi", "address": "10.0.0.2/24"}}, "network.interface wifi needs the wifi settings"),
+    ({"network": {"interface": "wlan0", "address": "10.0.0.2/24"}}, "interface"),
+    ({"wifi": {"ssid": "Office", "password": "short", "country": "DE"}}, "wifi.password must have 8 to 63"),
+    ({"wifi": {"ssid": "Office", "password": SECRET, "country": "germany"}}, "two-letter country code"),
+    ({"admins": [{"name": "Alice Smith", "ssh_keys": []}]}, "admins: not a user name: Alice Smith"),
+    ({"admins": [{"name": "alice", "ssh_keys": ["hunter2"]}]}, "admins: not an SSH public key"),
+    ({"admins": "alice"}, "admins"),
+    ({"printers": [{"name": "front desk", "device_uri": "ipp://10.0.0.9/ipp/print"}]}, "not a queue name"),
+    ({"printers": [{"name": "desk", "device_uri": "file:///etc/shadow"}]}, "not a printer address"),
+    ({"printers": [{"name": "desk"}]}, "device_uri"),
+]
+
+
+def test_a_wrong_value_refuses_the_whole_file(tmp_path):
+    """Nothing of a refused file applies (device is empty), and the reason names the culprit."""
+    contents = [yaml.safe_dump({"hostname": "reception", **settings}) for settings, _ in WRONG]
+    verdicts, _ = read_all(tmp_path, contents)
+    for (settings, message), verdict in zip(WRONG, verdicts, strict=True):
+        assert message in verdict["refused"], settings
+        assert verdict["device"] == {}, settings
+
+
+def test_an_unreadable_file_is_refused_without_showing_it(tmp_path):
+    unreadable = [
+        (f"hostname: reception\nwifi: {{ssid: Office, password: {SECRET}\n", "it is not valid YAML at line 3"),
+        ("- hostname: reception\n", "must be a mapping of settings"),
+        ("hostname: café\n".encode("latin-1"), "it is not UTF-8 text"),
+    ]
+    verdicts, output = read_all(tmp_path, [content for content, _ in unreadable])
+    for (content, message), verdict in zip(unreadable, verdicts, strict=True):
+        assert message in verdict["refused"], content
+        assert verdict["device"] == {}
+    assert SECRET not in output + json.dumps(verdicts)
+
+
+def test_the_file_leaves_the_card_without_its_secret(tmp_path):
+    """Accepted, refused or unreadable: printbridge.yml is overwritten and removed, what remains beside it has no
+    Wi-Fi password, and neither has Ansible's output nor the reason."""
+    contents = [
+        with_secret({"hostname": "reception"}),
+        with_secret({"hostname": "Reception!"}),
+        f"wifi: {{password: {SECRET}\n",
+    ]
+    verdicts, output = read_all(tmp_path, contents, scrub=True)
+    assert SECRET not in output + "".join(verdict["refused"] for verdict in verdicts)
+    kept = []
+    for number, name in enumerate(["applied", "refused", "refused"]):
+        bootfs = tmp_path / f"{number}/bootfs"
+        assert [path.name for path in bootfs.iterdir()] == [f"printbridge-{name}.yml"]
+        kept.append((bootfs / f"printbridge-{name}.yml").read_text())
+        assert SECRET not in kept[-1]
+        assert verdicts[number]["refused"] in kept[-1]
+    applied, refused, unreadable = kept
+    assert "REFUSED" not in applied and "REFUSED" in refused and "REFUSED" in unreadable
+    for text in (applied, refused):
+        assert yaml.safe_load(text)["wifi"] == {"ssid": "Office", "password": "REMOVED", "country": "DE"}
+    assert "not valid YAML" in unreadable and "Its content is not kept" in unreadable
