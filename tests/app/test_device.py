@@ -20,7 +20,9 @@ def with_first_boot(make_app, users, tmp_path):
 
     def make(record):
         status = tmp_path / "firstboot.json"
-        if record is not None:
+        if record is None:
+            status.unlink(missing_ok=True)
+        else:
             status.write_text(record if isinstance(record, str) else json.dumps(record))
         app = make_app(firstboot_status_file=str(status))
         admin = Browser(app)

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.hosts import SSH_OPTIONS
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 IMAGE = os.environ.get("MOLECULE_SCENARIO_NAME") == "image"
 
 
@@ -82,6 +83,32 @@ def office_address():
         check=True,
     )
     return shown.stdout.split()[3].split("/")[0]
+
+
+def run_roles(hostvars, pytestconfig, tmp_path, roles, **extra_vars):
+    """Run only *roles* against this host, as an admin would, with extra variables."""
+    playbook = tmp_path / "roles.yml"
+    playbook.write_text(f"- hosts: all\n  become: true\n  roles: {json.dumps(roles)}\n")
+    env = dict(
+        os.environ,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+    )
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            *("-i", pytestconfig.getoption("ansible_inventory")),
+            *("--limit", hostvars["inventory_hostname"]),
+            *("-e", json.dumps(extra_vars)),
+            str(playbook),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.fixture

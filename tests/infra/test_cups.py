@@ -1,16 +1,15 @@
 """The cups role: a secure print server, checked with real IPP clients from an office PC."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cups
 import pikepdf
 import pytest
+from conftest import run_roles
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,32 +207,11 @@ def test_watchdog_recovers_a_queue_whose_printer_went_away(host, office, printer
     assert "enabled" in host.check_output("LC_ALL=C lpstat -p office-laser")
 
 
-def test_broken_configuration_is_rejected_and_running_one_kept(host, hostvars):
+def test_broken_configuration_is_rejected_and_running_one_kept(host, hostvars, pytestconfig, tmp_path):
+    """The cups role (with tls, whose certificate cupsd.conf names) refuses a cupsd.conf that cupsd -t rejects."""
     with host.sudo():
         before = host.check_output("sha256sum /etc/cups/cupsd.conf")
-    env = dict(
-        os.environ,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-    )
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(ROOT / "playbooks/site.yml"),
-            "--limit",
-            hostvars["inventory_hostname"],
-            "-e",
-            '{"cups_extra_config": ["NotADirective yes"]}',
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    result = run_roles(hostvars, pytestconfig, tmp_path, ["tls", "cups"], cups_extra_config=["NotADirective yes"])
     assert result.returncode != 0
     assert "Unknown directive NotADirective" in result.stdout + result.stderr, result.stdout[-3000:]
     with host.sudo():

@@ -2,8 +2,6 @@
 workstation, a foreign host), SSH rate limit, and re-runs that neither lock out nor cut an open session."""
 
 import ipaddress
-import json
-import os
 import re
 import subprocess
 import sys
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import in_peer
+from conftest import in_peer, run_roles
 
 from harness.hosts import SSH_OPTIONS
 
@@ -148,23 +146,7 @@ print(connect())
 
 def firewall_run(hostvars, pytestconfig, tmp_path, **extra_vars):
     """Run only the firewall role against this host, as an admin would, with extra variables."""
-    playbook = tmp_path / "firewall.yml"
-    playbook.write_text("- hosts: all\n  become: true\n  roles: [firewall]\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
-    return subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            *("-i", pytestconfig.getoption("ansible_inventory")),
-            *("--limit", hostvars["inventory_hostname"]),
-            *("-e", json.dumps(extra_vars)),
-            str(playbook),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_roles(hostvars, pytestconfig, tmp_path, ["firewall"], **extra_vars)
 
 
 @pytest.fixture
