@@ -110,8 +110,10 @@ def test_wrong_webapp_settings_are_refused_with_a_clear_error(tmp_path, extra_va
         ({"firewall_ssh_rate": "fast"}, "firewall_ssh_rate"),
         ({"firewall_extra_rules": [{"name": "x", "port": 1, "protocol": "sctp", "networks": []}]}, "protocol"),
         ({"firewall_extra_rules": [{"name": "snmp", "port": 161, "networks": ["fe80::/129"]}]}, "not: fe80::/129"),
+        ({"firewall_extra_rules": [{"name": "x", "port": 70000, "protocol": "udp", "networks": []}]}, "not: 70000"),
+        ({"firewall_office_tcp_ports": [443, 0]}, "not: 0"),
     ],
-    ids=["bad-prefix", "not-a-network", "no-admins", "rate", "protocol", "extra-network"],
+    ids=["bad-prefix", "not-a-network", "no-admins", "rate", "protocol", "extra-network", "udp-port", "tcp-port"],
 )
 def test_wrong_firewall_inventory_is_refused(tmp_path, extra_vars, message):
     assert_refused_before_changes(tmp_path, extra_vars, message, "firewall", "Answer iptables-persistent's questions")

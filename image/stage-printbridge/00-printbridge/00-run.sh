@@ -59,6 +59,19 @@ controller() {
 
 venv=$(controller)
 
+# The firewall role checks the image's rules on the controller, in userspace
+# (iptables-restore-translate): in the tree, under qemu-user, iptables cannot
+# reach nf_tables. pi-gen's Docker image has no iptables.
+if ! command -v iptables-restore-translate >/dev/null; then
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+		fail "iptables is missing on the build host (the firewall role checks the image's rules with its iptables-restore-translate)"
+	fi
+	# (A container's package lists may have been removed: read them then.)
+	apt-get install -y -qq --no-install-recommends iptables >&2 \
+		|| { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends iptables >&2; } \
+		|| fail "could not install iptables"
+fi
+
 # What Ansible needs inside the tree (Lite has it; a trimmed stage2 may not).
 # This first on_chroot also makes pi-gen's mounts, which stay for Ansible.
 on_chroot <<-'CHROOT'
