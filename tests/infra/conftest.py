@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -27,6 +28,19 @@ def verify_certificate(ca_file, leaf_file):
         text=True,
         check=False,
     )
+
+
+def lynis_index(address, timeout=900):
+    """Lynis's hardening index of a lab host, run the way bench/audit runs it (bench/lynis-audit); and
+    the report's lines (the index, warnings, suggestions)."""
+    result = subprocess.run(
+        [str(HERE.parents[1] / "bench/lynis-audit"), address],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return int(re.search(r"^hardening_index=(\d+)$", result.stdout, re.M).group(1)), result.stdout
 
 
 def pytest_configure(config):
