@@ -2,8 +2,8 @@
 where the kernel's items count (the card has its own kernel, sysctl values, auditd, AppArmor and
 partitions; a container cannot score them, test_hardening.py compares it with a stock host instead).
 
-Under QEMU's emulation (TCG) Lynis takes some twenty minutes on the card (22 on this lab's machine)
-where a container takes one: hence a single audit, with a generous time limit."""
+Under QEMU's emulation (TCG) Lynis takes 20 to 30 minutes on the card (22 and 29 on this lab's
+machine): hence a single audit, with a generous time limit."""
 
 import time
 
