@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -30,19 +31,41 @@ def verify_certificate(ca_file, leaf_file):
     )
 
 
+def lynis_index(address, timeout=900):
+    """Lynis's hardening index of a lab host, run the way bench/audit runs it (bench/lynis-audit); and
+    the report's lines (the index, warnings, suggestions)."""
+    result = subprocess.run(
+        [str(HERE.parents[1] / "bench/lynis-audit"), address],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    return int(re.search(r"^hardening_index=(\d+)$", result.stdout, re.M).group(1)), result.stdout
+
+
+# Lynis on the emulated card takes 20 to 30 minutes: only `scripts/test card-audit` runs it.
+CARD_AUDIT = os.environ.get("PB_CARD_AUDIT") == "1"
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "image_only: a check of what only the image scenario has (first boot, card)")
+    config.addinivalue_line("markers", "card_audit: Lynis on the card, run by `scripts/test card-audit` only")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Checks marked image_only apply to the image scenario alone; elsewhere they are deselected,
-    not run or skipped (molecule names every test file, so collect_ignore would not keep them out)."""
-    if IMAGE:
-        return
-    other = [item for item in items if item.get_closest_marker("image_only")]
+    """Checks marked image_only apply to the image scenario alone, and card_audit to `scripts/test card-audit`
+    alone; elsewhere they are deselected, not run or skipped (molecule names every test file, so collect_ignore
+    would not keep them out)."""
+    other = [
+        item
+        for item in items
+        if (item.get_closest_marker("image_only") and not IMAGE)
+        or (item.get_closest_marker("card_audit") and not CARD_AUDIT)
+    ]
     if other:
         config.hook.pytest_deselected(items=other)
-        items[:] = [item for item in items if not item.get_closest_marker("image_only")]
+        items[:] = [item for item in items if item not in other]
 
 
 PRINTER_ADDRESS = "10.213.0.5"
