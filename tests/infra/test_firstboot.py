@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import IMAGE, verify_certificate
+from conftest import IMAGE, unlogged, verify_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = "/etc/systemd/system/printbridge-firstboot.service"
@@ -203,7 +203,7 @@ def test_a_wrong_printbridge_yml_changes_nothing_and_says_why(host, record, web)
         kept = host.file("/boot/firmware/printbridge-refused.yml").content_string
         assert "REFUSED" in kept and reason in kept and "password: REMOVED" in kept
         password = wrong["wifi"]["password"]
-        found = host.run(f"grep -r -l -F {password} /boot /etc /var/lib/printbridge /var/log")
+        found = host.run(f"grep -r -l -F {unlogged(password)} /boot /etc /var/lib/printbridge /var/log")
         assert found.stdout == "", found.stdout
         assert password not in host.check_output("journalctl -b -u printbridge-firstboot --no-pager")
     health = web([{"method": "GET", "path": "/healthz"}])["responses"][0]["json"]
