@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import rootfs, vm
+from harness.__main__ import boot_files
 from harness.network import check_address
 from harness.run import HarnessError
 from harness.settings import Settings
@@ -131,3 +132,12 @@ def test_card_needs_a_kernel_in_the_tree(tmp_path):
     (tmp_path / "boot").mkdir()
     with pytest.raises(HarnessError, match="no kernel"):
         vm.assemble(tmp_path, tmp_path / "disk.img", {})
+
+
+def test_boot_files_are_plain_names_of_existing_files(tmp_path):
+    config = tmp_path / "printbridge.yml"
+    config.write_text("hostname: desk\n")
+    assert boot_files([f"printbridge.yml={config}"]) == {"printbridge.yml": config}
+    for wrong in [str(config), f"../printbridge.yml={config}", f"={config}", f"x.yml={tmp_path / 'missing'}"]:
+        with pytest.raises(HarnessError, match="NAME=PATH"):
+            boot_files([wrong])
