@@ -189,6 +189,12 @@ def test_users_see_only_their_own_jobs(office, tmp_path):
         assert office("carol", "cancel", str(job)) == {"ok": True}
 
 
+def test_a_failed_watchdog_pass_is_retried(host):
+    """A pass that fails is tried again soon, not left failed (the system degraded) until the next timer pass."""
+    shown = host.check_output("systemctl show -p Restart -p RestartUSec printbridge-watchdog.service")
+    assert set(shown.splitlines()) == {"Restart=on-failure", "RestartUSec=30s"}
+
+
 def test_watchdog_recovers_a_queue_whose_printer_went_away(host, office, printer, tmp_path):
     document = tmp_path / "letter.ps"
     document.write_bytes(POSTSCRIPT)
