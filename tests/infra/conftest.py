@@ -14,6 +14,8 @@ import pytest
 # The checks reach hosts the way the lab harness does.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness import hosts as lab_hosts
+from harness import settings as lab_settings
 from harness.hosts import SSH_OPTIONS
 
 HERE = Path(__file__).resolve().parent
@@ -69,6 +71,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 PRINTER_ADDRESS = "10.213.0.5"
+# The image scenario's card (molecule/image/molecule.yml).
+CARD = "pb-card"
+
+
+@pytest.fixture(scope="module")
+def card_address():
+    """The address of the image scenario's card, booted in a virtual machine by molecule/image/boot.yml."""
+    found = lab_hosts.load(lab_settings.load(), CARD)
+    assert found is not None and found.vm, f"{CARD} was not booted as a card (molecule/image/boot.yml)"
+    return found.address
 
 
 def peer_namespace(peer):

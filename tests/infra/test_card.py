@@ -17,18 +17,10 @@ from conftest import in_office, in_peer, unlogged
 
 from harness import hosts, settings
 
-CARD = "pb-card"
 pytestmark = pytest.mark.image_only
 # The card's printbridge.yml (molecule/image/boot.yml writes it to its boot partition).
 CONFIG = Path(__file__).resolve().parents[2] / "molecule/image/card-printbridge.yml.j2"
 WIFI_PASSWORD = re.search(r"^  password: (\S+)$", CONFIG.read_text(), re.M).group(1)
-
-
-@pytest.fixture(scope="module")
-def card_address():
-    found = hosts.load(settings.load(), CARD)
-    assert found is not None and found.vm, f"{CARD} was not booted as a card (molecule/image/boot.yml)"
-    return found.address
 
 
 @pytest.fixture(scope="module")

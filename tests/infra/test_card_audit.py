@@ -11,21 +11,11 @@ import time
 import pytest
 from conftest import lynis_index
 
-from harness import hosts, settings
-
-CARD = "pb-card"
 # The goal ("[4/5] Hardening and TLS").
 LYNIS_GOAL = 80
 # Seconds bench/lynis-audit may take on the emulated card.
 LYNIS_TIMEOUT = 3600
 pytestmark = [pytest.mark.image_only, pytest.mark.card_audit]
-
-
-@pytest.fixture(scope="module")
-def card_address():
-    found = hosts.load(settings.load(), CARD)
-    assert found is not None and found.vm, f"{CARD} was not booted as a card (molecule/image/boot.yml)"
-    return found.address
 
 
 def test_lynis_on_the_card(card_address):

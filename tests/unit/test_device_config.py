@@ -4,15 +4,11 @@ What is applied is checked on the card itself (tests/infra/test_card.py) and a r
 container (tests/infra/test_firstboot.py)."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import yaml
+from conftest import ANSIBLE_ENV, ANSIBLE_PLAYBOOK, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 EXAMPLE = ROOT / "image/printbridge.yml.example"
 SECRET = "correct-horse-battery-staple"
 PLAY = """\
@@ -57,7 +53,7 @@ def read_all(tmp_path, contents, scrub=False):
         configs.append(str(config))
     (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "one.yml").write_text(ONE + (SCRUB if scrub else ""))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = ANSIBLE_ENV
     extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3"}
     result = subprocess.run(
         [ANSIBLE_PLAYBOOK, "-i", "localhost,", str(tmp_path / "play.yml"), "-e", json.dumps(extra)],

@@ -13,14 +13,11 @@ machine's own rules. Needs root and iptables (scripts/lib.sh setup installs it).
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ANSIBLE_ENV, ANSIBLE_PLAYBOOK, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 WRITE = "TASK [firewall : Write the rules files]"
 
 # The rules.yml tasks alone: the booted/chroot choice is what validate.yml
@@ -69,7 +66,7 @@ def test_this_machine_can_run_the_checks():
 def converge_rules(tmp_path, booted, extra_rules):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "vars.yml").write_text(yaml.safe_dump({"booted": booted, "firewall_extra_rules": extra_rules}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = ANSIBLE_ENV
     playbook = ["--check", "-i", "localhost,", tmp_path / "play.yml", "-e", f"@{tmp_path / 'vars.yml'}"]
     result = subprocess.run(
         ["unshare", "--net", ANSIBLE_PLAYBOOK, *playbook],

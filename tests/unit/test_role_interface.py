@@ -1,16 +1,12 @@
 """Role interfaces: every public variable is documented, specified and validated."""
 
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ANSIBLE_ENV, ANSIBLE_PLAYBOOK, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 ROLES = sorted(p.parent.parent for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 
 
@@ -40,7 +36,7 @@ def converge_localhost_check_mode(tmp_path, extra_vars, role="base"):
     playbook.write_text(f"- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [{role}]\n")
     varfile = tmp_path / "vars.yml"
     varfile.write_text(yaml.safe_dump(extra_vars))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = ANSIBLE_ENV
     return subprocess.run(
         [ANSIBLE_PLAYBOOK, "--check", "-i", "localhost,", str(playbook), "-e", f"@{varfile}"],
         cwd=ROOT,
@@ -158,7 +154,7 @@ def test_firstboot_finalize_refuses_a_booted_host(tmp_path):
         "- hosts: localhost\n  connection: local\n  tasks:\n"
         "    - ansible.builtin.include_role: {name: firstboot, tasks_from: finalize}\n"
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = ANSIBLE_ENV
     result = subprocess.run(
         [ANSIBLE_PLAYBOOK, "--check", "-i", "localhost,", str(playbook)],
         cwd=ROOT,
