@@ -21,6 +21,7 @@ pytestmark = pytest.mark.image_only
 # The card's printbridge.yml (molecule/image/boot.yml writes it to its boot partition).
 CONFIG = Path(__file__).resolve().parents[2] / "molecule/image/card-printbridge.yml.j2"
 WIFI_PASSWORD = re.search(r"^  password: (\S+)$", CONFIG.read_text(), re.M).group(1)
+WIFI_SSID = re.search(r'^  ssid: "(.+)"$', CONFIG.read_text(), re.M).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +116,15 @@ def test_printbridge_yml_named_the_card_and_set_its_clock(card):
 
 
 def test_printbridge_yml_gave_the_card_its_address(card, card_address):
-    """No ip= on the kernel command line: the address is the one printbridge.yml configured, via networkd."""
+    """No ip= on the kernel command line: the address is the one printbridge.yml configured, brought up by
+    NetworkManager (as on Raspberry Pi OS) from the profile the first boot wrote."""
     assert "ip=" not in card.check_output("cat /proc/cmdline")
     assert f"inet {card_address}/24" in card.check_output("ip -4 -o addr show eth0")
     assert "default via 10.213.0.1" in card.check_output("ip route show default")
-    network = card.file("/etc/systemd/network/10-printbridge-ethernet.network").content_string
-    assert f"Address={card_address}/24" in network
-    assert card.service("systemd-networkd").is_enabled
+    with card.sudo():
+        assert card.check_output("nmcli -g GENERAL.CONNECTION device show eth0") == "printbridge-ethernet"
+        profile = card.check_output("nmcli -g ipv4.method,ipv4.addresses,ipv4.dns connection show printbridge-ethernet")
+    assert profile.splitlines() == ["manual", f"{card_address}/24", "10.213.0.1"]
 
 
 def test_printbridge_yml_admin_signs_in_with_its_key(card_address):
@@ -148,13 +151,19 @@ def test_printbridge_yml_added_its_printer(card):
 
 
 def test_printbridge_yml_joined_wifi_without_keeping_the_password(card):
-    """wpa_supplicant gets the derived key only; the boot partition keeps printbridge-applied.yml, and the
-    password is nowhere on it, not even in free clusters (the original was overwritten before deletion)."""
-    wpa = card.file("/etc/wpa_supplicant/wpa_supplicant-wlan0.conf")
-    assert (wpa.user, wpa.group, wpa.mode) == ("root", "root", 0o600)
-    assert 'ssid="PrintBridge Lab"' in wpa.content_string
-    assert re.search(r"^\s*psk=[0-9a-f]{64}$", wpa.content_string, re.M)
-    assert card.service("wpa_supplicant@wlan0").is_enabled
+    """NetworkManager has the Wi-Fi profile (its SSID taken byte for byte) with the derived key only, the country
+    is set; the boot partition keeps printbridge-applied.yml, and the password is nowhere on it, not even in free
+    clusters (the original was overwritten before deletion)."""
+    profile = card.file("/etc/NetworkManager/system-connections/printbridge-wifi.nmconnection")
+    assert (profile.user, profile.group, profile.mode) == ("root", "root", 0o600)
+    with card.sudo():
+        wifi = card.check_output(
+            "nmcli -s -g 802-11-wireless.ssid,802-11-wireless-security.key-mgmt,802-11-wireless-security.psk,"
+            "connection.interface-name connection show printbridge-wifi"
+        ).splitlines()
+        assert re.fullmatch(r"[0-9a-f]{64}", wifi[2])
+        assert wifi[:2] + wifi[3:] == [WIFI_SSID, "wpa-psk", "wlan0"]
+    assert "ieee80211_regdom=DE" in card.file("/etc/modprobe.d/printbridge-wifi-country.conf").content_string
     assert card.check_output("ls /boot/firmware").split().count("printbridge-applied.yml") == 1
     assert not card.file("/boot/firmware/printbridge.yml").exists
     applied = card.file("/boot/firmware/printbridge-applied.yml").content_string

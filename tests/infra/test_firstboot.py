@@ -193,8 +193,7 @@ def test_a_wrong_printbridge_yml_changes_nothing_and_says_why(host, record, web)
     status = json.loads(host.file("/var/lib/printbridge/firstboot.json").content_string)
     assert status["status"] == "ok" and reason in status["config_refused"]
     with host.sudo():
-        assert not host.file("/etc/wpa_supplicant/wpa_supplicant-wlan0.conf").exists
-        assert not host.file("/etc/systemd/network/10-printbridge-ethernet.network").exists
+        assert host.check_output("ls /etc/NetworkManager/system-connections") == ""
         assert "Mars" not in host.file("/etc/timezone").content_string
         journal = host.check_output("journalctl -o cat -p err -t printbridge-firstboot --no-pager")
         assert "printbridge.yml was refused" in journal and reason in journal

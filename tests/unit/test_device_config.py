@@ -39,9 +39,15 @@ SCRUB = """\
 """
 
 
-def read_all(tmp_path, contents, scrub=False):
+# The programs printbridge.yml's network and wifi need in the image (NetworkManager, wpa_supplicant), stood in for
+# by one this machine has: it runs neither.
+IMAGE_PROGRAMS = {"__firstboot_network_manager": "/usr/bin/env", "__firstboot_wpa_supplicant": "/usr/bin/env"}
+
+
+def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS):
     """Each printbridge.yml of *contents* (None: no file; bytes as they are) through the first boot's tasks, in one
-    Ansible run (each file in a boot partition of its own, tmp_path/N/bootfs): ([verdict, ...], Ansible's output)."""
+    Ansible run (each file in a boot partition of its own, tmp_path/N/bootfs): ([verdict, ...], Ansible's output).
+    *programs*: where the image's NetworkManager and wpa_supplicant are."""
     configs = []
     for number, content in enumerate(contents):
         config = tmp_path / f"{number}/bootfs/printbridge.yml"
@@ -54,7 +60,7 @@ def read_all(tmp_path, contents, scrub=False):
     (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "one.yml").write_text(ONE + (SCRUB if scrub else ""))
     env = ANSIBLE_ENV
-    extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3"}
+    extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3", **programs}
     result = subprocess.run(
         [ANSIBLE_PLAYBOOK, "-i", "localhost,", str(tmp_path / "play.yml"), "-e", json.dumps(extra)],
         cwd=ROOT,
@@ -68,9 +74,9 @@ def read_all(tmp_path, contents, scrub=False):
     return [json.loads((tmp_path / f"{number}/verdict.json").read_text()) for number in range(len(contents))], output
 
 
-def read(tmp_path, content, scrub=False):
+def read(tmp_path, content, scrub=False, programs=IMAGE_PROGRAMS):
     """One printbridge.yml through the first boot's tasks: (verdict, Ansible's output)."""
-    verdicts, output = read_all(tmp_path, [content], scrub)
+    verdicts, output = read_all(tmp_path, [content], scrub, programs)
     return verdicts[0], output
 
 
@@ -102,6 +108,8 @@ WRONG = [
     ({"network": {"interface": "wlan0", "address": "10.0.0.2/24"}}, "interface"),
     ({"wifi": {"ssid": "Office", "password": "short", "country": "DE"}}, "wifi.password must have 8 to 63"),
     ({"wifi": {"ssid": "Office", "password": SECRET, "country": "germany"}}, "two-letter country code"),
+    ({"wifi": {"ssid": "", "password": SECRET, "country": "DE"}}, "wifi.ssid must have 1 to 32 characters"),
+    ({"wifi": {"ssid": "x" * 33, "password": SECRET, "country": "DE"}}, "wifi.ssid must have 1 to 32 characters"),
     ({"admins": [{"name": "Alice Smith", "ssh_keys": []}]}, "admins: not a user name: Alice Smith"),
     ({"admins": [{"name": "alice", "ssh_keys": ["hunter2"]}]}, "admins: not an SSH public key"),
     ({"admins": "alice"}, "admins"),
@@ -118,6 +126,34 @@ def test_a_wrong_value_refuses_the_whole_file(tmp_path):
     for (settings, message), verdict in zip(WRONG, verdicts, strict=True):
         assert message in verdict["refused"], settings
         assert verdict["device"] == {}, settings
+
+
+def test_network_and_wifi_need_the_image_to_have_their_programs(tmp_path):
+    """An image without NetworkManager (or, for Wi-Fi, wpa_supplicant) refuses them rather than cut the device off."""
+    missing = str(tmp_path / "missing")
+    for program, settings, message in [
+        ("__firstboot_network_manager", "network: {address: 10.0.0.2/24}\n", "need NetworkManager in the image"),
+        ("__firstboot_wpa_supplicant", with_secret({}), "wifi needs wpasupplicant in the image"),
+    ]:
+        verdict, output = read(tmp_path / program, settings, programs={**IMAGE_PROGRAMS, program: missing})
+        assert message in verdict["refused"]
+        assert verdict["device"] == {}
+        assert SECRET not in output
+
+
+def test_the_wifi_key_is_wpa_passphrases_and_the_ssid_networkmanagers_bytes():
+    """The first boot derives the WPA2 key itself (the password never reaches a file): it must be the key
+    wpa_passphrase derives, and the SSID the byte list NetworkManager's keyfiles read, whatever its characters."""
+    maker = yaml.safe_load((ROOT / "roles/firstboot/vars/main.yml").read_text())["__firstboot_wifi_key_maker"]
+    for ssid in ["Office", "Büro; 2. OG", " lead#ing=space "]:
+        made = subprocess.run(["python3", "-c", maker, ssid], input=SECRET, capture_output=True, text=True, check=True)
+        key = json.loads(made.stdout)
+        expected = subprocess.run(
+            ["wpa_passphrase", ssid], input=SECRET + "\n", capture_output=True, text=True, check=True
+        ).stdout
+        assert f"\tpsk={key['psk']}\n" in expected, ssid
+        assert bytes(int(byte) for byte in key["ssid"].split(";")[:-1]) == ssid.encode(), ssid
+        assert SECRET not in made.stdout
 
 
 def test_an_unreadable_file_is_refused_without_showing_it(tmp_path):
