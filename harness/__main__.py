@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("error: the harness needs root (debootstrap, mounts, network namespaces)", file=sys.stderr)
         return 2
-    settings = load()
     try:
+        settings = load()
         if args.command == "rootfs":
             print(rootfs.ensure(settings, args.suite, args.arch, tuple(args.extra), first_user=args.lite))
         elif args.command == "create":

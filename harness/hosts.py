@@ -58,6 +58,8 @@ class Host:
     lower: str
     # A card booted in a QEMU virtual machine (harness.vm) rather than with systemd-nspawn.
     vm: bool = False
+    # Its IPv6 lab address (Settings.address6); None for cards, and hosts made before the lab had IPv6.
+    address6: str | None = None
 
     @staticmethod
     def directory(settings: Settings, name: str) -> Path:
@@ -81,6 +83,7 @@ class Host:
         return {
             "instance": self.name,
             "address": self.address,
+            "address6": self.address6,
             "user": settings.admin_user,
             "become_method": "sudo",
             "port": 22,
@@ -129,7 +132,14 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
             raise HarnessError(f"address {address} is taken by host {other}")
     lower = rootfs.ensure(settings, suite, extra=extra)
     _ensure_ssh_key(settings)
-    host = Host(name=name, suite=suite, arch="amd64", address=address, lower=str(lower))
+    host = Host(
+        name=name,
+        suite=suite,
+        arch="amd64",
+        address=address,
+        lower=str(lower),
+        address6=str(settings.address6(address)),
+    )
     paths = host.paths(settings)
     try:
         for key in ("upper", "work", "root"):
@@ -284,7 +294,8 @@ def card(
         vm.assemble(origin.paths(settings)["root"], paths["base"] / "disk.img", boot_files)
         with locked(settings.state_dir / ".network.lock"):
             network.ensure_bridge(settings)
-            network.add_namespace(settings, name, address)
+            # The VM takes the namespace's eth0 into its own bridge; its card configures IPv4 only.
+            network.add_namespace(settings, name, address, ipv6=False)
         proc = vm.start(settings, name, address, paths["base"] / "disk.img", paths["console"], kernel_address)
         paths["pid"].write_text(str(proc.pid))
         wait_ready(settings, host, proc, VM_BOOT_TIMEOUT, interval=5)

@@ -3,6 +3,10 @@
 Hosts reach the package archive through NAT on the machine. Everything the
 harness adds is recorded, so tearing down removes exactly that and restores
 the machine's IPv4 forwarding setting as it found it.
+
+The bridge and every namespace also have an IPv6 unique-local address
+(Settings.address6), for the hosts to be reached over IPv6 within the lab;
+there is no IPv6 uplink and so no IPv6 default route, NAT or forwarding.
 """
 
 from __future__ import annotations
@@ -58,6 +62,23 @@ def _forward_rules(settings: Settings) -> list[list[str]]:
     ]
 
 
+def _forward_rule6(settings: Settings) -> list[str]:
+    """IPv6 between the lab's namespaces, should the machine filter bridged traffic (br_netfilter)."""
+    return [
+        "FORWARD",
+        "-i",
+        settings.bridge,
+        "-o",
+        settings.bridge,
+        "-m",
+        "comment",
+        "--comment",
+        COMMENT,
+        "-j",
+        "ACCEPT",
+    ]
+
+
 def _record(settings: Settings) -> Path:
     return settings.state_dir / "network.json"
 
@@ -67,10 +88,16 @@ def namespace(host: str) -> str:
 
 
 def ensure_bridge(settings: Settings) -> None:
-    """Create the bridge, NAT and forwarding once; later calls are no-ops."""
+    """Create the bridge, NAT and forwarding once; later calls only add what is missing of IPv6 (a
+    bridge made before the lab had IPv6 gets it, the hosts already on it keep running)."""
     record = _record(settings)
-    if record.exists() and succeeds(["ip", "link", "show", settings.bridge]):
-        return
+    if not (record.exists() and succeeds(["ip", "link", "show", settings.bridge])):
+        _make_bridge(settings)
+    _ensure_ipv6(settings)
+
+
+def _make_bridge(settings: Settings) -> None:
+    record = _record(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if not record.exists():
         record.write_text(json.dumps({"ip_forward": FORWARDING.read_text().strip()}))
@@ -87,6 +114,17 @@ def ensure_bridge(settings: Settings) -> None:
             run(["iptables", "-I", *rule])
 
 
+def _ensure_ipv6(settings: Settings) -> None:
+    # The bridge is ours: IPv6 on it even where the machine's default turns IPv6 off.
+    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{settings.bridge}.disable_ipv6=0"])
+    gateway6 = f"{settings.gateway6}/{settings.subnet6.prefixlen}"
+    if f" {gateway6} " not in run(["ip", "-6", "-o", "addr", "show", "dev", settings.bridge]).stdout:
+        # nodad: usable at once, nothing waits for duplicate address detection.
+        run(["ip", "addr", "add", gateway6, "dev", settings.bridge, "nodad"])
+    if not succeeds(["ip6tables", "-C", *_forward_rule6(settings)]):
+        run(["ip6tables", "-I", *_forward_rule6(settings)])
+
+
 def remove_bridge(settings: Settings) -> None:
     """Undo ensure_bridge; safe to call when parts are already gone."""
     while succeeds(["iptables", "-t", "nat", "-D", *_nat_rule(settings)]):
@@ -94,6 +132,8 @@ def remove_bridge(settings: Settings) -> None:
     for rule in _forward_rules(settings):
         while succeeds(["iptables", "-D", *rule]):
             pass
+    while succeeds(["ip6tables", "-D", *_forward_rule6(settings)]):
+        pass
     if succeeds(["ip", "link", "show", settings.bridge]):
         run(["ip", "link", "del", settings.bridge])
     record = _record(settings)
@@ -111,8 +151,10 @@ def check_address(settings: Settings, address: str) -> ipaddress.IPv4Address:
     return ip
 
 
-def add_namespace(settings: Settings, host: str, address: str) -> None:
-    """A namespace whose eth0 sits on the lab bridge with *address*."""
+def add_namespace(settings: Settings, host: str, address: str, *, ipv6: bool = True) -> None:
+    """A namespace whose eth0 sits on the lab bridge with *address* and, with *ipv6*, its IPv6 address
+    (without DAD, so nothing waits for it; no IPv6 default route, so IPv6 to outside the lab fails at
+    once and apt falls back to IPv4 without a timeout)."""
     ns = namespace(host)
     veth = f"vpb{zlib.crc32(host.encode()):08x}"
     # A namespace that was still held open when its host went leaves the veth behind.
@@ -122,6 +164,9 @@ def add_namespace(settings: Settings, host: str, address: str) -> None:
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
     run(["ip", "link", "set", veth, "master", settings.bridge, "up"])
     run(["ip", "-n", ns, "addr", "add", f"{address}/{settings.subnet.prefixlen}", "dev", "eth0"])
+    if ipv6:
+        address6 = f"{settings.address6(address)}/{settings.subnet6.prefixlen}"
+        run(["ip", "-n", ns, "addr", "add", address6, "dev", "eth0", "nodad"])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
     run(["ip", "-n", ns, "link", "set", "eth0", "up"])
     run(["ip", "-n", ns, "route", "add", "default", "via", str(settings.gateway)])

@@ -26,7 +26,12 @@ def create(settings: Settings, name: str, address: str) -> dict[str, str]:
         raise HarnessError(f"peer {name} exists already; destroy it first")
     network.check_address(settings, address)
     settings.peers_dir.mkdir(parents=True, exist_ok=True)
-    peer = {"name": name, "address": address, "namespace": network.namespace(name)}
+    peer = {
+        "name": name,
+        "address": address,
+        "address6": str(settings.address6(address)),
+        "namespace": network.namespace(name),
+    }
     record.write_text(json.dumps(peer))
     try:
         with locked(settings.state_dir / ".network.lock"):

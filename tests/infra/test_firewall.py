@@ -1,5 +1,6 @@
 """The firewall: default-deny for IPv4 and IPv6 as inventory says, seen from the lab peers (office PC, admin
-workstation, a foreign host), SSH rate limit, and re-runs that neither lock out nor cut an open session."""
+workstation, a foreign host) over both, the services answering over IPv6, SSH rate limit, and re-runs that
+neither lock out nor cut an open session."""
 
 import ipaddress
 import re
@@ -44,9 +45,17 @@ def settings(hostvars):
     }
 
 
-def peer_address(peer):
-    output = in_peer(peer, "ip", "-4", "-o", "address", "show", "dev", "eth0", check=True).stdout
-    return ipaddress.ip_address(output.split()[3].split("/")[0])
+def peer_address(peer, version=4):
+    output = in_peer(peer, "ip", f"-{version}", "-o", "address", "show", "dev", "eth0", "scope", "global", check=True)
+    return ipaddress.ip_address(output.stdout.split()[3].split("/")[0])
+
+
+@pytest.fixture
+def addresses(host, hostvars):
+    """The host's address in each IP version: inventory's, and its IPv6 one on the lab network (harness)."""
+    shown = host.check_output("ip -6 -o address show scope global").split()
+    assert len(shown) > 3, "the host has no global IPv6 address: made by a harness without IPv6?"
+    return {4: hostvars["ansible_host"], 6: shown[3].split("/")[0]}
 
 
 def expected_ports(settings, address):
@@ -55,8 +64,11 @@ def expected_ports(settings, address):
 
 
 def scan(peer, address, *options):
-    """nmap from a peer: {port: state} of every port it did not find filtered."""
-    result = in_peer(peer, "nmap", "-Pn", "-n", "--max-retries", "1", "-oG", "-", *options, address, timeout=300)
+    """nmap from a peer: {port: state} of every port it did not find filtered (over IPv6 for an IPv6 *address*)."""
+    family = ["-6"] if ipaddress.ip_address(address).version == 6 else []
+    result = in_peer(
+        peer, "nmap", *family, "-Pn", "-n", "--max-retries", "1", "-oG", "-", *options, address, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return {int(p): s for p, s in re.findall(r"(\d+)/([a-z|]+)/(?:tcp|udp)/", result.stdout)}
 
@@ -81,28 +93,75 @@ def test_rules_load_at_boot(host):
     assert host.service("netfilter-persistent").is_running
 
 
+@pytest.mark.parametrize("version", FAMILIES)
 @pytest.mark.parametrize("peer", ["office", "admin", "foreign"])
-def test_each_peer_reaches_only_its_ports(hostvars, settings, peer):
-    expected = expected_ports(settings, peer_address(peer))
+def test_each_peer_reaches_only_its_ports(addresses, settings, peer, version):
+    expected = expected_ports(settings, peer_address(peer, version))
     if peer == "foreign":
         assert not expected, "the foreign peer lies in an office or admin network"
+    elif not expected:
+        pytest.fail(f"the {peer} peer's IPv{version} address is in no office or admin network of the inventory")
     # Every TCP port: all but the expected are filtered (dropped), not even closed.
-    found = scan(peer, hostvars["ansible_host"], "-sS", "-p-", "--min-rate", "10000")
+    found = scan(peer, addresses[version], "-sS", "-p-", "--min-rate", "10000")
     assert found == dict.fromkeys(expected, "open")
 
 
+@pytest.mark.parametrize("version", FAMILIES)
 @pytest.mark.parametrize("peer", ["office", "foreign"])
-def test_ping_only_from_known_networks(hostvars, settings, peer):
-    known = any(peer_address(peer) in n for n in settings["office"] + settings["admin"])
-    # ICMP echo only: on the same link nmap would otherwise ask ARP, which no firewall filters.
-    result = in_peer(peer, "nmap", "-sn", "-PE", "--disable-arp-ping", "-n", "-oG", "-", hostvars["ansible_host"])
+def test_ping_only_from_known_networks(addresses, settings, peer, version):
+    known = any(peer_address(peer, version) in n for n in settings["office"] + settings["admin"])
+    assert known == (peer == "office")
+    # ICMP echo only: on the same link nmap would otherwise ask ARP (IPv6: neighbour discovery), which the
+    # firewall lets through.
+    family = ["-6"] if version == 6 else []
+    result = in_peer(peer, "nmap", *family, "-sn", "-PE", "--disable-arp-ping", "-n", "-oG", "-", addresses[version])
     assert ("Status: Up" in result.stdout) == known
 
 
-def test_no_udp_ipp(host, hostvars):
+@pytest.mark.parametrize("version", FAMILIES)
+def test_no_udp_ipp(host, addresses, version):
     """UDP 631 (cups-browsed's, CVE-2024-47176) is neither served nor let through."""
-    assert not host.socket("udp://0.0.0.0:631").is_listening
-    assert scan("office", hostvars["ansible_host"], "-sU", "-p", "631").get(631) != "open"
+    assert not host.socket("udp://0.0.0.0:631" if version == 4 else "udp://:::631").is_listening
+    assert scan("office", addresses[version], "-sU", "-p", "631").get(631) != "open"
+
+
+def test_services_answer_over_ipv6(hostvars, addresses, lab_state):
+    """Not just open ports: the web app (TLS, by the name the certificate carries) and cupsd (IPP) answer the
+    office PC over IPv6."""
+    name = f"{hostvars['inventory_hostname']}.{hostvars['base_domain']}"
+    address6 = addresses[6]
+    web = in_peer(
+        "office",
+        *("curl", "-sS", "--max-time", "30", "--cacert", str(lab_state / "ca" / "ca.crt")),
+        *("--resolve", f"{name}:443:[{address6}]", f"https://{name}/healthz"),
+        timeout=60,
+    )
+    assert web.returncode == 0, web.stderr
+    assert yaml.safe_load(web.stdout)["cupsd"] == "ok", web.stdout
+    ipp = in_peer(
+        "office",
+        *("ipptool", "-t", "-T", "30", f"ipp://[{address6}]:631/printers/office-ipp", "get-printer-attributes.test"),
+        timeout=60,
+    )
+    assert ipp.returncode == 0 and "[PASS]" in ipp.stdout, ipp.stdout + ipp.stderr
+
+
+def test_ipps_over_ipv6(addresses):
+    """IPPS by IPv6 address: cupsd names an IPPS connection by its own address, and the lab's (fd13:...) begins
+    with a letter, which cupsd takes for a host name: the cups role serves the certificate under it too."""
+    ipp = in_peer(
+        "office",
+        *(
+            "ipptool",
+            "-t",
+            "-T",
+            "30",
+            f"ipps://[{addresses[6]}]:631/printers/office-ipp",
+            "get-printer-attributes.test",
+        ),
+        timeout=60,
+    )
+    assert ipp.returncode == 0 and "[PASS]" in ipp.stdout, ipp.stdout + ipp.stderr
 
 
 def test_ssh_new_connections_are_rate_limited(host, hostvars, settings):

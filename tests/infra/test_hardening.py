@@ -170,7 +170,8 @@ def test_fail2ban_jails_are_up(host, setting):
         assert "_SYSTEMD_UNIT=printbridge-web.service" in host.check_output(
             "fail2ban-client get printbridge-web journalmatch"
         )
-        assert "10.213.0.1" in host.check_output("fail2ban-client get sshd ignoreip")
+        ignored = host.check_output("fail2ban-client get sshd ignoreip")
+        assert "10.213.0.1" in ignored and "fd13:213::1" in ignored, ignored
 
 
 def banned(host, jail):

@@ -1,4 +1,4 @@
-"""The lab harness: cache keys, address checks, and cleanup after a failed create."""
+"""The lab harness: cache keys, address checks, IPv6 addresses, and cleanup after a failed create."""
 
 import ipaddress
 import json
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import rootfs, vm
+from harness import network, rootfs, vm
 from harness.__main__ import boot_files
 from harness.network import check_address
 from harness.run import HarnessError
-from harness.settings import Settings
+from harness.settings import Settings, load
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(
@@ -53,6 +53,119 @@ def test_lab_host_address_accepted():
     assert str(check_address(SETTINGS, "10.213.0.99")) == "10.213.0.99"
 
 
+@pytest.mark.parametrize(
+    ("address", "address6"),
+    [
+        ("10.213.0.1", "fd13:213::1"),
+        ("10.213.0.7", "fd13:213::7"),
+        ("10.213.0.21", "fd13:213::15"),
+        ("10.213.0.100", "fd13:213::64"),
+        ("10.213.0.254", "fd13:213::fe"),
+    ],
+)
+def test_ipv6_address_is_the_host_number_in_the_lab_prefix(address, address6):
+    assert SETTINGS.address6(address) == ipaddress.IPv6Address(address6)
+
+
+def test_bridge_is_the_first_ipv6_address():
+    assert SETTINGS.gateway6 == ipaddress.IPv6Address("fd13:213::1")
+
+
+def test_ipv6_mapping_follows_both_subnets():
+    settings = Settings(
+        state_dir=Path("/nonexistent"),
+        cache_dir=Path("/nonexistent"),
+        subnet=ipaddress.IPv4Network("10.99.4.0/23"),
+        subnet6=ipaddress.IPv6Network("fd00:99:4::/64"),
+        bridge="pbbr9",
+        mirror=SETTINGS.mirror,
+    )
+    assert settings.address6("10.99.5.2") == ipaddress.IPv6Address("fd00:99:4::102")
+    assert settings.gateway6 == ipaddress.IPv6Address("fd00:99:4::1")
+
+
+def test_ipv6_of_an_address_outside_the_lab_is_refused():
+    with pytest.raises(ValueError, match="lab subnet"):
+        SETTINGS.address6("10.213.1.5")
+
+
+def test_ipv6_prefix_too_small_for_the_subnet_is_refused():
+    with pytest.raises(ValueError, match="too small"):
+        Settings(
+            state_dir=Path("/nonexistent"),
+            cache_dir=Path("/nonexistent"),
+            subnet=ipaddress.IPv4Network("10.213.0.0/24"),
+            subnet6=ipaddress.IPv6Network("fd13:213::/121"),
+            bridge="pbbr0",
+            mirror=SETTINGS.mirror,
+        )
+
+
+def test_ipv6_prefix_from_the_environment(monkeypatch):
+    monkeypatch.delenv("PB_LAB_SUBNET6", raising=False)
+    assert load().subnet6 == ipaddress.IPv6Network("fd13:213::/64")
+    monkeypatch.setenv("PB_LAB_SUBNET6", "fd42:1::/112")
+    assert load().subnet6 == ipaddress.IPv6Network("fd42:1::/112")
+    monkeypatch.setenv("PB_LAB_SUBNET6", "fd42:1::/130")
+    with pytest.raises(ValueError):
+        load()
+
+
+class Commands:
+    """Stands in for harness.run's run/succeeds in harness.network: records commands, answers from *links*
+    (what `ip -6 -o addr show dev` prints) and *existing* (commands that succeed)."""
+
+    def __init__(self, addresses="", existing=()):
+        self.calls, self.addresses, self.existing = [], addresses, existing
+
+    def run(self, cmd):
+        self.calls.append(list(cmd))
+        stdout = self.addresses if cmd[:4] == ["ip", "-6", "-o", "addr"] else ""
+        return subprocess.CompletedProcess(cmd, 0, stdout, "")
+
+    def succeeds(self, cmd):
+        self.calls.append(list(cmd))
+        return any(list(cmd[: len(prefix)]) == list(prefix) for prefix in self.existing)
+
+
+def test_namespace_gets_its_ipv6_address_without_dad_and_no_ipv6_default_route(monkeypatch):
+    commands = Commands()
+    monkeypatch.setattr(network, "run", commands.run)
+    monkeypatch.setattr(network, "succeeds", commands.succeeds)
+    network.add_namespace(SETTINGS, "pb-x", "10.213.0.21")
+    assert ["ip", "-n", "pb-pb-x", "addr", "add", "fd13:213::15/64", "dev", "eth0", "nodad"] in commands.calls
+    routes = [c for c in commands.calls if c[:4] == ["ip", "-n", "pb-pb-x", "route"]]
+    assert routes == [["ip", "-n", "pb-pb-x", "route", "add", "default", "via", "10.213.0.1"]]
+
+
+def test_card_namespace_stays_ipv4_only(monkeypatch):
+    commands = Commands()
+    monkeypatch.setattr(network, "run", commands.run)
+    monkeypatch.setattr(network, "succeeds", commands.succeeds)
+    network.add_namespace(SETTINGS, "pb-card", "10.213.0.34", ipv6=False)
+    assert not [c for c in commands.calls if any(":" in word for word in c)]
+
+
+@pytest.mark.parametrize("has_address6", [False, True])
+def test_existing_bridge_gets_ipv6_once(monkeypatch, tmp_path, has_address6):
+    """A bridge made before the lab had IPv6 (hosts running on it) is kept and given the address it lacks."""
+    settings = Settings(**{**SETTINGS.__dict__, "state_dir": tmp_path})
+    (tmp_path / "network.json").write_text('{"ip_forward": "0"}')
+    shown = "494: pbbr0    inet6 fe80::1/64 scope link \\       valid_lft forever preferred_lft forever\n"
+    if has_address6:
+        shown += "494: pbbr0    inet6 fd13:213::1/64 scope global nodad \\       valid_lft forever\n"
+    commands = Commands(shown, existing=[("ip", "link", "show")])
+    monkeypatch.setattr(network, "run", commands.run)
+    monkeypatch.setattr(network, "succeeds", commands.succeeds)
+    network.ensure_bridge(settings)
+    assert not [c for c in commands.calls if c[:3] == ["ip", "link", "add"] or c[0] == "iptables"]
+    added = ["ip", "addr", "add", "fd13:213::1/64", "dev", "pbbr0", "nodad"]
+    assert (added in commands.calls) != has_address6
+    # Bridged IPv6 between the namespaces passes a machine whose FORWARD chain drops (br_netfilter).
+    rule = ["FORWARD", "-i", "pbbr0", "-o", "pbbr0", "-m", "comment", "--comment", "printbridge-lab", "-j", "ACCEPT"]
+    assert ["ip6tables", "-I", *rule] in commands.calls
+
+
 def harness(*args, env):
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -73,6 +186,8 @@ def test_failed_create_leaves_nothing_behind(tmp_path):
     assert "bad_name" not in Path("/proc/mounts").read_text()
     nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
     assert "10.213.9.0/24" not in nat
+    forward6 = subprocess.run(["ip6tables", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+    assert "pbbrtest" not in forward6
     assert json.loads(harness("list", env=env).stdout) == []
 
 
