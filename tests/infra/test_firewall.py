@@ -257,3 +257,92 @@ def test_broken_rules_are_refused_and_running_ones_stay(host, hostvars, pytestco
     assert {version: loaded(host, version) for version in FAMILIES} == before
     with host.sudo():
         assert rules(host.file(FAMILIES[4][1]).content_string) == before[4]
+
+
+# ssh's ProxyCommand for the lockout test: the run's first connection (the one Ansible keeps open with
+# ControlPersist, and whose address the role's pre-check reads) comes from the admin workstation's
+# namespace; every later one from this machine itself.
+SHIFTING_PROXY = """
+import os, socket, sys, threading
+host, port, first, namespace = sys.argv[1:]
+try:
+    os.mkdir(first)
+except FileExistsError:
+    pass
+else:
+    with open(f"/run/netns/{namespace}") as ns:
+        os.setns(ns.fileno(), os.CLONE_NEWNET)
+sock = socket.create_connection((host, int(port)), timeout=10)
+sock.settimeout(None)
+def upstream():
+    while data := os.read(0, 65536):
+        sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+threading.Thread(target=upstream, daemon=True).start()
+while data := sock.recv(65536):
+    os.write(1, data)
+"""
+
+
+def ssh_works(hostvars):
+    """A new SSH connection from this machine (no multiplexing) signs in."""
+    command = ["ssh", *SSH_OPTIONS, "-o", "ControlPath=none", "-o", "ConnectTimeout=10"]
+    command += ["-i", hostvars["ansible_private_key_file"], f"pbadmin@{hostvars['ansible_host']}", "true"]
+    return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
+
+
+@pytest.mark.usefixtures("restore_rules")
+def test_a_lockout_the_pre_check_cannot_see_is_rolled_back(host, hostvars, pytestconfig, tmp_path, tmp_path_factory):
+    """New rules that lock the controller out are rolled back, and the persisted ones stay as they were.
+
+    The role refuses up front admin networks without the address this run comes from (validate.yml;
+    test_broken_rules_are_refused_and_running_ones_stay), so that pre-check has to pass for a lockout to
+    happen at all. It passes, and is still wrong, when the controller's next connection comes from
+    another address than the running one: a NAT pool, IPv6 temporary addresses, a VPN that reconnects.
+    Here the run's connection comes through the admin workstation (in firewall_admin_networks, which
+    then holds only it) and every new one from this machine (10.213.0.1, left out): the role's
+    confirmation over a new connection (it drops the ControlPersist master first) cannot get through,
+    and the host must go back to its previous rules by itself. The safety net restores the saved rules
+    from this machine through the host's network namespace, without SSH, should that fail."""
+    namespace = f"pb-{hostvars['inventory_hostname']}"
+    saved = {
+        version: subprocess.run(
+            ["ip", "netns", "exec", namespace, f"{FAMILIES[version][0]}-save", "-t", "filter"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for version in FAMILIES
+    }
+    before = {version: rules(saved[version]) for version in FAMILIES}
+    with host.sudo():
+        persisted = {version: rules(host.file(FAMILIES[version][1]).content_string) for version in FAMILIES}
+    proxy = tmp_path / "proxy.py"
+    proxy.write_text(SHIFTING_PROXY)
+    # The admin workstation's namespace, by the name in_peer resolves.
+    admin = in_peer("admin", "ip", "netns", "identify", check=True).stdout.strip()
+    try:
+        result = firewall_run(
+            hostvars,
+            pytestconfig,
+            tmp_path,
+            firewall_admin_networks=[f"{peer_address('admin')}/32"],
+            ansible_ssh_extra_args=f"-o 'ProxyCommand={sys.executable} {proxy} %h %p {tmp_path / 'first'} {admin}'",
+            # A master connection of its own: one left by an earlier run would carry this run from
+            # this machine.
+            ansible_control_path_dir=str(tmp_path_factory.getbasetemp() / "lockout"),
+        )
+        assert (tmp_path / "first").exists(), "the run came through the admin workstation"
+        assert result.returncode != 0, result.stdout[-3000:]
+        assert "The new rules locked this controller out" in result.stdout, result.stdout[-3000:]
+        assert {version: loaded(host, version) for version in FAMILIES} == before
+        with host.sudo():
+            assert {version: rules(host.file(FAMILIES[version][1]).content_string) for version in FAMILIES} == (
+                persisted
+            ), "what loads at boot is what ran before"
+        assert ssh_works(hostvars)
+    finally:
+        if not ssh_works(hostvars):
+            for version, text in saved.items():
+                restore = ["ip", "netns", "exec", namespace, f"{FAMILIES[version][0]}-restore", "-T", "filter"]
+                subprocess.run(restore, input=text, text=True, check=True)
