@@ -33,7 +33,7 @@ bench_start() {
 
 bench_cleanup() {
   lab destroy "${BENCH_HOSTS[@]}" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  rm -rf --one-file-system "$work"
 }
 
 # bench_inventory HOST ADDRESS: $work/hosts.yml with HOST in the printbridge
