@@ -127,8 +127,8 @@ def unlogged(secret):
     return f'"$(printf %s {shlex.quote(secret[:half])} {shlex.quote(secret[half:])})"'
 
 
-def run_roles(hostvars, pytestconfig, tmp_path, roles, **extra_vars):
-    """Run only *roles* against this host, as an admin would, with extra variables."""
+def run_roles(hostvars, pytestconfig, tmp_path, roles, *options, **extra_vars):
+    """Run only *roles* against this host, as an admin would, with ansible-playbook options and extra variables."""
     playbook = tmp_path / "roles.yml"
     playbook.write_text(f"- hosts: all\n  become: true\n  roles: {json.dumps(roles)}\n")
     env = dict(
@@ -143,6 +143,7 @@ def run_roles(hostvars, pytestconfig, tmp_path, roles, **extra_vars):
             *("-i", pytestconfig.getoption("ansible_inventory")),
             *("--limit", hostvars["inventory_hostname"]),
             *("-e", json.dumps(extra_vars)),
+            *options,
             str(playbook),
         ],
         env=env,

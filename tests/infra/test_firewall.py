@@ -203,9 +203,9 @@ print(connect())
     assert again == "True"
 
 
-def firewall_run(hostvars, pytestconfig, tmp_path, **extra_vars):
-    """Run only the firewall role against this host, as an admin would, with extra variables."""
-    return run_roles(hostvars, pytestconfig, tmp_path, ["firewall"], **extra_vars)
+def firewall_run(hostvars, pytestconfig, tmp_path, *options, **extra_vars):
+    """Run only the firewall role against this host, as an admin would, with options and extra variables."""
+    return run_roles(hostvars, pytestconfig, tmp_path, ["firewall"], *options, **extra_vars)
 
 
 @pytest.fixture
@@ -238,6 +238,20 @@ def test_changing_rules_keeps_an_open_ssh_session(host, hostvars, settings, pyte
     finally:
         session.kill()
     assert output.strip() == "alive"
+
+
+def test_check_mode_reports_new_rules_and_changes_nothing(host, hostvars, settings, pytestconfig, tmp_path):
+    before = {version: loaded(host, version) for version in FAMILIES}
+    with host.sudo():
+        persisted = host.file(FAMILIES[4][1]).content_string
+    ports = sorted(settings["ports"] | {8631})
+    result = firewall_run(hostvars, pytestconfig, tmp_path, "--check", firewall_office_tcp_ports=ports)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Would load the IPv4 and IPv6 rules" in result.stdout, result.stdout[-3000:]
+    assert {version: loaded(host, version) for version in FAMILIES} == before
+    with host.sudo():
+        assert host.file(FAMILIES[4][1]).content_string == persisted
+        assert not host.service("printbridge-firewall-rollback.timer").is_running
 
 
 @pytest.mark.parametrize(
