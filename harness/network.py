@@ -40,43 +40,21 @@ def _nat_rule(settings: Settings) -> list[str]:
     ]
 
 
+# The end of every lab rule: marked as the lab's, accepted.
+_ACCEPT = ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
+
+
 def _forward_rules(settings: Settings) -> list[list[str]]:
     """Let lab traffic through even when the machine's FORWARD policy drops."""
     return [
-        ["FORWARD", "-i", settings.bridge, "-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"],
-        [
-            "FORWARD",
-            "-o",
-            settings.bridge,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "ESTABLISHED,RELATED",
-            "-m",
-            "comment",
-            "--comment",
-            COMMENT,
-            "-j",
-            "ACCEPT",
-        ],
+        ["FORWARD", "-i", settings.bridge, *_ACCEPT],
+        ["FORWARD", "-o", settings.bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", *_ACCEPT],
     ]
 
 
 def _forward_rule6(settings: Settings) -> list[str]:
     """IPv6 between the lab's namespaces, should the machine filter bridged traffic (br_netfilter)."""
-    return [
-        "FORWARD",
-        "-i",
-        settings.bridge,
-        "-o",
-        settings.bridge,
-        "-m",
-        "comment",
-        "--comment",
-        COMMENT,
-        "-j",
-        "ACCEPT",
-    ]
+    return ["FORWARD", "-i", settings.bridge, "-o", settings.bridge, *_ACCEPT]
 
 
 def _record(settings: Settings) -> Path:
