@@ -71,15 +71,20 @@ def test_bridge_is_the_first_ipv6_address():
     assert SETTINGS.gateway6 == ipaddress.IPv6Address("fd13:213::1")
 
 
-def test_ipv6_mapping_follows_both_subnets():
-    settings = Settings(
+def lab_settings(subnet, subnet6):
+    """Settings for another lab network, nothing on disk."""
+    return Settings(
         state_dir=Path("/nonexistent"),
         cache_dir=Path("/nonexistent"),
-        subnet=ipaddress.IPv4Network("10.99.4.0/23"),
-        subnet6=ipaddress.IPv6Network("fd00:99:4::/64"),
+        subnet=ipaddress.IPv4Network(subnet),
+        subnet6=ipaddress.IPv6Network(subnet6),
         bridge="pbbr9",
         mirror=SETTINGS.mirror,
     )
+
+
+def test_ipv6_mapping_follows_both_subnets():
+    settings = lab_settings("10.99.4.0/23", "fd00:99:4::/64")
     assert settings.address6("10.99.5.2") == ipaddress.IPv6Address("fd00:99:4::102")
     assert settings.gateway6 == ipaddress.IPv6Address("fd00:99:4::1")
 
@@ -91,14 +96,7 @@ def test_ipv6_of_an_address_outside_the_lab_is_refused():
 
 def test_ipv6_prefix_too_small_for_the_subnet_is_refused():
     with pytest.raises(ValueError, match="too small"):
-        Settings(
-            state_dir=Path("/nonexistent"),
-            cache_dir=Path("/nonexistent"),
-            subnet=ipaddress.IPv4Network("10.213.0.0/24"),
-            subnet6=ipaddress.IPv6Network("fd13:213::/121"),
-            bridge="pbbr0",
-            mirror=SETTINGS.mirror,
-        )
+        lab_settings("10.213.0.0/24", "fd13:213::/121")
 
 
 def test_ipv6_prefix_from_the_environment(monkeypatch):
