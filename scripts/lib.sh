@@ -16,7 +16,7 @@ PB_APT_PACKAGES=(
   ca-certificates git gcc libcups2-dev python3-dev python3-venv shellcheck
   cups-client cups-ipp-utils cups-ppdc
   chromium fonts-dejavu-core python3-aiosmtpd
-  nmap testssl.sh lynis
+  nmap testssl.sh lynis curl
   qemu-system-x86 fdisk dosfstools mtools e2fsprogs
   qemu-user-static binfmt-support libcap2-bin
   wpasupplicant python3-yaml
