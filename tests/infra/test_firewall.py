@@ -14,6 +14,7 @@ import yaml
 from conftest import in_peer, run_roles
 
 from harness.hosts import SSH_OPTIONS
+from harness.network import namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = {4: ("iptables", "/etc/iptables/rules.v4"), 6: ("ip6tables", "/etc/iptables/rules.v6")}
@@ -327,10 +328,10 @@ def test_a_lockout_the_pre_check_cannot_see_is_rolled_back(host, hostvars, pytes
     confirmation over a new connection (it drops the ControlPersist master first) cannot get through,
     and the host must go back to its previous rules by itself. The safety net restores the saved rules
     from this machine through the host's network namespace, without SSH, should that fail."""
-    namespace = f"pb-{hostvars['inventory_hostname']}"
+    host_namespace = namespace(hostvars["inventory_hostname"])
     saved = {
         version: subprocess.run(
-            ["ip", "netns", "exec", namespace, f"{FAMILIES[version][0]}-save", "-t", "filter"],
+            ["ip", "netns", "exec", host_namespace, f"{FAMILIES[version][0]}-save", "-t", "filter"],
             capture_output=True,
             text=True,
             check=True,
@@ -367,5 +368,5 @@ def test_a_lockout_the_pre_check_cannot_see_is_rolled_back(host, hostvars, pytes
     finally:
         if not ssh_works(hostvars):
             for version, text in saved.items():
-                restore = ["ip", "netns", "exec", namespace, f"{FAMILIES[version][0]}-restore", "-T", "filter"]
+                restore = ["ip", "netns", "exec", host_namespace, f"{FAMILIES[version][0]}-restore", "-T", "filter"]
                 subprocess.run(restore, input=text, text=True, check=True)
