@@ -173,3 +173,17 @@ def test_printbridge_yml_joined_wifi_without_keeping_the_password(card):
     assert card.run(f"grep -c -a -F {password} /dev/vda1").stdout.strip() == "0"
     assert card.run(f"grep -r -l -F {password} /etc /var/lib/printbridge /var/log").stdout == ""
     assert WIFI_PASSWORD not in card.check_output("journalctl -b -u printbridge-firstboot --no-pager")
+
+
+def test_printbridge_yml_joined_the_directory(card, lab_state):
+    """The card's printbridge.yml named the directory (StartTLS, its own CA): SSSD took those settings, a directory
+    user resolves on the card, and the bind password left the boot partition."""
+    with card.sudo():
+        assert card.file("/etc/sssd/sssd.conf").contains("^ldap_uri = ldap://10.213.0.5$")
+        assert card.file("/etc/sssd/sssd.conf").contains("^ldap_id_use_start_tls = True$")
+        assert card.check_output("getent passwd dana").split(":")[2] == "20001"
+        assert "office-staff" in card.check_output("id -nG dana").split()
+        applied = card.file("/boot/firmware/printbridge-applied.yml").content_string
+    assert "bind_password: REMOVED" in applied
+    password = unlogged((lab_state / "directory/bind-password").read_text().split()[0])
+    assert card.run(f"grep -c -a -F {password} /dev/vda1").stdout.strip() == "0"

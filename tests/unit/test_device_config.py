@@ -39,15 +39,27 @@ SCRUB = """\
 """
 
 
-# The programs printbridge.yml's network and wifi need in the image (NetworkManager, wpa_supplicant), stood in for
-# by one this machine has: it runs neither.
-IMAGE_PROGRAMS = {"__firstboot_network_manager": "/usr/bin/env", "__firstboot_wpa_supplicant": "/usr/bin/env"}
+# The programs printbridge.yml's network, wifi and directory need in the image (NetworkManager, wpa_supplicant,
+# sssd), stood in for by one this machine has: it runs none of them.
+IMAGE_PROGRAMS = {
+    "__firstboot_network_manager": "/usr/bin/env",
+    "__firstboot_wpa_supplicant": "/usr/bin/env",
+    "__firstboot_sssd": "/usr/bin/env",
+}
+# The image's print groups, which a directory of printbridge.yml serves.
+IMAGE_SETTINGS = {"directory_print_groups": ["office-staff"]}
+DIRECTORY = {
+    "ldap_uris": ["ldaps://ldap.example.org"],
+    "search_base": "dc=example,dc=org",
+    "bind_dn": "cn=printbridge,dc=example,dc=org",
+    "bind_password": SECRET,
+}
 
 
-def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS):
+def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS, image=IMAGE_SETTINGS):
     """Each printbridge.yml of *contents* (None: no file; bytes as they are) through the first boot's tasks, in one
     Ansible run (each file in a boot partition of its own, tmp_path/N/bootfs): ([verdict, ...], Ansible's output).
-    *programs*: where the image's NetworkManager and wpa_supplicant are."""
+    *programs*: where the image's NetworkManager, wpa_supplicant and sssd are; *image*: the image's settings."""
     configs = []
     for number, content in enumerate(contents):
         config = tmp_path / f"{number}/bootfs/printbridge.yml"
@@ -60,7 +72,7 @@ def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS):
     (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "one.yml").write_text(ONE + (SCRUB if scrub else ""))
     env = ANSIBLE_ENV
-    extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3", **programs}
+    extra = {"configs": configs, "ansible_python_interpreter": "/usr/bin/python3", **programs, **image}
     result = subprocess.run(
         [ANSIBLE_PLAYBOOK, "-i", "localhost,", str(tmp_path / "play.yml"), "-e", json.dumps(extra)],
         cwd=ROOT,
@@ -74,9 +86,9 @@ def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS):
     return [json.loads((tmp_path / f"{number}/verdict.json").read_text()) for number in range(len(contents))], output
 
 
-def read(tmp_path, content, scrub=False, programs=IMAGE_PROGRAMS):
+def read(tmp_path, content, scrub=False, programs=IMAGE_PROGRAMS, image=IMAGE_SETTINGS):
     """One printbridge.yml through the first boot's tasks: (verdict, Ansible's output)."""
-    verdicts, output = read_all(tmp_path, [content], scrub, programs)
+    verdicts, output = read_all(tmp_path, [content], scrub, programs, image)
     return verdicts[0], output
 
 
@@ -116,6 +128,14 @@ WRONG = [
     ({"printers": [{"name": "front desk", "device_uri": "ipp://10.0.0.9/ipp/print"}]}, "not a queue name"),
     ({"printers": [{"name": "desk", "device_uri": "file:///etc/shadow"}]}, "not a printer address"),
     ({"printers": [{"name": "desk"}]}, "device_uri"),
+    ({"directory": {**DIRECTORY, "ldap_uris": ["http://ldap.example.org"]}}, "directory.ldap_uris: not ldaps://"),
+    ({"directory": {**DIRECTORY, "ldap_uris": ["ldaps://a.example ldaps://b.example"]}}, "directory.ldap_uris"),
+    ({"directory": {**DIRECTORY, "bind_password": ""}}, "directory.bind_dn and directory.bind_password go together"),
+    ({"directory": {"ldap_uris": ["ldaps://ldap.example.org"]}}, "search_base"),
+    ({"directory": {**DIRECTORY, "ldap_uris": ["ldaps://a.example", "ldap://b.example"]}}, "all ldaps:// or all"),
+    ({"directory": {**DIRECTORY, "search_base": "example.org"}}, "directory.search_base must be a DN"),
+    ({"directory": {**DIRECTORY, "ca_certificate": "MIIB..."}}, "directory.ca_certificate must be a PEM"),
+    ({"directory": {**DIRECTORY, "print_groups": ["x"]}}, "print_groups"),
 ]
 
 
@@ -136,6 +156,19 @@ def test_network_and_wifi_need_the_image_to_have_their_programs(tmp_path):
         ("__firstboot_wpa_supplicant", with_secret({}), "wifi needs wpasupplicant in the image"),
     ]:
         verdict, output = read(tmp_path / program, settings, programs={**IMAGE_PROGRAMS, program: missing})
+        assert message in verdict["refused"]
+        assert verdict["device"] == {}
+        assert SECRET not in output
+
+
+def test_a_directory_needs_sssd_and_print_groups_in_the_image(tmp_path):
+    """A directory is joined with the image's SSSD and print groups (its cupsd.conf and web app name them)."""
+    settings = yaml.safe_dump({"directory": DIRECTORY})
+    for name, programs, image, message in [
+        ("sssd", {**IMAGE_PROGRAMS, "__firstboot_sssd": str(tmp_path / "missing")}, IMAGE_SETTINGS, "needs SSSD"),
+        ("groups", IMAGE_PROGRAMS, {"directory_print_groups": []}, "directory needs the image to name its print groups"),
+    ]:
+        verdict, output = read(tmp_path / name, settings, programs=programs, image=image)
         assert message in verdict["refused"]
         assert verdict["device"] == {}
         assert SECRET not in output
@@ -171,9 +204,9 @@ def test_an_unreadable_file_is_refused_without_showing_it(tmp_path):
 
 def test_the_file_leaves_the_card_without_its_secret(tmp_path):
     """Accepted, refused or unreadable: printbridge.yml is overwritten and removed, what remains beside it has no
-    Wi-Fi password, and neither has Ansible's output nor the reason."""
+    Wi-Fi or directory password, and neither has Ansible's output nor the reason."""
     contents = [
-        with_secret({"hostname": "reception"}),
+        with_secret({"hostname": "reception", "directory": DIRECTORY}),
         with_secret({"hostname": "Reception!"}),
         f"wifi: {{password: {SECRET}\n",
     ]
@@ -190,4 +223,5 @@ def test_the_file_leaves_the_card_without_its_secret(tmp_path):
     assert "REFUSED" not in applied and "REFUSED" in refused and "REFUSED" in unreadable
     for text in (applied, refused):
         assert yaml.safe_load(text)["wifi"] == {"ssid": "Office", "password": "REMOVED", "country": "DE"}
+    assert yaml.safe_load(applied)["directory"] == {**DIRECTORY, "bind_password": "REMOVED"}
     assert "not valid YAML" in unreadable and "Its content is not kept" in unreadable

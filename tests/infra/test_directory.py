@@ -1,0 +1,97 @@
+"""The directory role: office users of the lab's OpenLDAP (molecule/resources/directory.yml, on the printer host)
+reach the print server through SSSD. dana is in the print group office-staff; erin is in the directory, not in it."""
+
+import json
+import subprocess
+import sys
+
+import cups
+import pytest
+from conftest import HERE, OFFICE_NAMESPACE, run_roles, unlogged
+from test_cups import POSTSCRIPT, PRINTER_STATE, wait_for
+
+CONFIG = "/etc/sssd/sssd.conf"
+
+
+@pytest.fixture
+def document(tmp_path):
+    path = tmp_path / "letter.ps"
+    path.write_bytes(POSTSCRIPT)
+    return str(path)
+
+
+def test_sssd_runs_with_a_private_checked_configuration(host, lab_state):
+    assert host.service("sssd").is_running
+    assert host.service("sssd").is_enabled
+    with host.sudo():
+        config = host.file(CONFIG)
+        # root alone: the file holds the bind password (trixie's unit adds group read for root's group).
+        assert (config.user, config.group) == ("root", "root")
+        assert config.mode & 0o037 == 0, oct(config.mode)
+        assert config.contains("^ldap_tls_reqcert = demand$")
+        assert host.run(f"sssctl config-check --config {CONFIG}").rc == 0
+        bind_password = (lab_state / "directory" / "bind-password").read_text().split()[0]
+        # Nowhere else on disk, and never in the journal.
+        found = host.run(f"grep -rlF -- {unlogged(bind_password)} /etc /var/log /var/lib/printbridge /root")
+        assert found.stdout.split() == [CONFIG], found.stdout
+        assert host.run(f"journalctl --no-pager | grep -cF -- {unlogged(bind_password)}").stdout.strip() == "0"
+
+
+def test_directory_users_and_groups_resolve_beside_local_ones(host):
+    dana = host.check_output("getent passwd dana").split(":")
+    assert dana[2:4] == ["20001", "20000"], dana
+    assert "office-staff" in host.check_output("id -nG dana").split()
+    assert host.check_output("getent group office-staff").split(":")[3] == "dana"
+    # Local accounts come first and still work; system accounts are never looked up in the directory.
+    assert "pbprint" in host.check_output("id -nG alice").split()
+    assert host.check_output("getent passwd root").startswith("root:x:0:0:")
+
+
+def test_directory_member_prints_over_ipps_and_is_accounted(host, office, printer, document):
+    assert wait_for(lambda: "printer-state (enum) = idle" in printer(PRINTER_STATE), 300)
+    job = office("dana", "print", "office-laser", document)["job"]
+    assert office("dana", "wait", str(job)) == {"state": "completed"}
+    with host.sudo():
+        page_log = host.file("/var/log/cups/page_log").content_string.splitlines()
+    assert [line for line in page_log if line.startswith(f"office-laser dana {job} ")], page_log[-3:]
+
+
+def test_other_directory_users_and_wrong_passwords_are_refused(office, document):
+    erin = office("erin", "print", "office-laser", document)
+    assert "job" not in erin and erin["error"] in (cups.IPP_FORBIDDEN, cups.IPP_NOT_AUTHORIZED), erin
+    wrong = office("dana", "print", "office-laser", document, secret="not-danas-password")
+    assert "job" not in wrong and wrong["error"] != 0, wrong
+
+
+def test_directory_member_signs_in_to_the_web_app_and_others_cannot(web, site, password, clear_office_lockout):
+    me = web([{"method": "GET", "path": "/api/v1/me"}], user="dana")
+    assert me["session"]["user"] == "dana"
+    assert me["responses"][0]["json"]["user"] == "dana"
+    refused = subprocess.run(
+        ["ip", "netns", "exec", OFFICE_NAMESPACE, sys.executable, str(HERE / "webclient.py"), site],
+        input=json.dumps({"login": {"user": "erin", "password": password("erin")}, "requests": []}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0 and "sign-in as erin failed" in refused.stderr, refused.stderr[-2000:]
+
+
+def test_refused_settings_stop_the_run_and_keep_the_working_ones(host, hostvars, pytestconfig, tmp_path):
+    with host.sudo():
+        before = host.check_output(f"sha256sum {CONFIG}")
+    wrong_password = run_roles(hostvars, pytestconfig, tmp_path, ["directory"], directory_ldap_bind_password="wrong")
+    assert wrong_password.returncode != 0
+    assert "refused these settings" in wrong_password.stdout and "Invalid credentials" in wrong_password.stdout, (
+        wrong_password.stdout[-3000:]
+    )
+    no_group = run_roles(hostvars, pytestconfig, tmp_path, ["directory"], directory_print_groups=["no-such-group"])
+    assert no_group.returncode != 0
+    assert "The directory has no group no-such-group" in no_group.stdout, no_group.stdout[-3000:]
+    plain = run_roles(hostvars, pytestconfig, tmp_path, ["directory"], directory_ldap_uris=["ldap://10.213.0.5:636"])
+    assert plain.returncode != 0 and "refused these settings" in plain.stdout, plain.stdout[-3000:]
+    with host.sudo():
+        assert host.check_output(f"sha256sum {CONFIG}") == before
+    assert host.service("sssd").is_running
+    assert host.check_output("id -u dana") == "20001"
