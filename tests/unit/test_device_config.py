@@ -166,7 +166,7 @@ def test_a_directory_needs_sssd_and_print_groups_in_the_image(tmp_path):
     settings = yaml.safe_dump({"directory": DIRECTORY})
     for name, programs, image, message in [
         ("sssd", {**IMAGE_PROGRAMS, "__firstboot_sssd": str(tmp_path / "missing")}, IMAGE_SETTINGS, "needs SSSD"),
-        ("groups", IMAGE_PROGRAMS, {"directory_print_groups": []}, "directory needs the image to name its print groups"),
+        ("groups", IMAGE_PROGRAMS, {"directory_print_groups": []}, "needs the image to name its print groups"),
     ]:
         verdict, output = read(tmp_path / name, settings, programs=programs, image=image)
         assert message in verdict["refused"]
