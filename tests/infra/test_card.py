@@ -181,7 +181,10 @@ def test_printbridge_yml_joined_the_directory(card, lab_state):
     with card.sudo():
         assert card.file("/etc/sssd/sssd.conf").contains("^ldap_uri = ldap://10.213.0.5$")
         assert card.file("/etc/sssd/sssd.conf").contains("^ldap_id_use_start_tls = True$")
-        assert card.check_output("getent passwd dana").split(":")[2] == "20001"
+        # SSSD started before NetworkManager had the address: it goes online when the link comes up.
+        found = card.run("for _ in $(seq 60); do getent passwd dana && exit; sleep 2; done; exit 1")
+        assert found.rc == 0, card.run("sssctl domain-status directory").stdout
+        assert found.stdout.split(":")[2] == "20001"
         assert "office-staff" in card.check_output("id -nG dana").split()
         applied = card.file("/boot/firmware/printbridge-applied.yml").content_string
     assert "bind_password: REMOVED" in applied

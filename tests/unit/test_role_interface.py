@@ -147,6 +147,33 @@ def test_wrong_firstboot_settings_are_refused_with_a_clear_error(tmp_path, extra
     assert_refused_before_changes(tmp_path, extra_vars, message, "firstboot", "Install ansible-core")
 
 
+GOOD_DIRECTORY = {
+    "directory_provider": "ldap",
+    "directory_ldap_uris": ["ldaps://ldap.example.org"],
+    "directory_ldap_search_base": "dc=example,dc=org",
+    "directory_print_groups": ["office-staff"],
+}
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({**GOOD_DIRECTORY, "directory_provider": "ad"}, "directory_provider"),
+        ({**GOOD_DIRECTORY, "directory_ldap_uris": ["http://ldap.example.org"]}, "directory_provider ldap needs"),
+        ({**GOOD_DIRECTORY, "directory_ldap_uris": ["ldaps://a.example", "ldap://b.example"]}, "all ldaps://"),
+        ({**GOOD_DIRECTORY, "directory_ldap_search_base": "example.org"}, "as a DN"),
+        ({**GOOD_DIRECTORY, "directory_ldap_bind_dn": "cn=x,dc=example,dc=org"}, "together or neither"),
+        ({**GOOD_DIRECTORY, "directory_ldap_ca_certificate": "not a certificate"}, "as PEM or empty"),
+        ({**GOOD_DIRECTORY, "directory_print_groups": []}, "at least one group"),
+        ({**GOOD_DIRECTORY, "directory_print_groups": ["office staff"]}, "at least one group"),
+        ({**GOOD_DIRECTORY, "directory_min_id": "low"}, "directory_min_id"),
+    ],
+    ids=["provider", "uri", "mixed-uris", "base", "bind-without-password", "ca", "no-groups", "group-name", "int"],
+)
+def test_wrong_directory_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
+    assert_refused_before_changes(tmp_path, extra_vars, message, "directory", "Install SSSD")
+
+
 def test_firstboot_finalize_refuses_a_booted_host(tmp_path):
     """playbooks/image-finalize.yml would take a running host's keys away: only a chroot is finalized."""
     playbook = tmp_path / "play.yml"
