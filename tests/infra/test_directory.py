@@ -1,16 +1,19 @@
-"""The directory role: office users of the lab's OpenLDAP (molecule/resources/directory.yml, on the printer host)
-reach the print server through SSSD. dana is in the print group office-staff; erin is in the directory, not in it."""
+"""The directory role: office users of the lab's OpenLDAP (molecule/resources/directory.yml, on the printer host) or,
+on hosts with directory_provider ad, of its Samba Active Directory (molecule/resources/ad.yml, pb-dc) reach the
+print server through SSSD. Both hold the same users: dana is in the print group office-staff; erin is in the
+directory, not in it."""
 
 import json
 import subprocess
 import sys
 
-import cups
 import pytest
 from conftest import HERE, OFFICE_NAMESPACE, run_roles, unlogged
 from test_cups import POSTSCRIPT, PRINTER_STATE, wait_for
 
 CONFIG = "/etc/sssd/sssd.conf"
+# The lab's domain and its controller (molecule/default/host_vars/pb-bookworm.yml).
+AD_OPTIONS = "--domain=lab.printbridge.test --domain-controller=dc1.lab.printbridge.test"
 
 
 @pytest.fixture
@@ -20,21 +23,32 @@ def document(tmp_path):
     return str(path)
 
 
-def test_sssd_runs_with_a_private_checked_configuration(host, lab_state):
+def test_sssd_runs_with_a_private_checked_configuration(host, hostvars, lab_state):
     assert host.service("sssd").is_running
     assert host.service("sssd").is_enabled
+    # Its responders run inside sssd: none of the packages' on-demand sockets listens.
+    sockets = host.check_output("systemctl list-unit-files 'sssd-*.socket' --no-legend").splitlines()
+    assert sockets and all(line.split()[1] == "masked" for line in sockets), sockets
     with host.sudo():
         config = host.file(CONFIG)
-        # root alone: the file holds the bind password (trixie's unit adds group read for root's group).
+        # root alone: the file may hold the bind password (trixie's unit adds group read for root's group).
         assert (config.user, config.group) == ("root", "root")
         assert config.mode & 0o037 == 0, oct(config.mode)
-        assert config.contains("^ldap_tls_reqcert = demand$")
         assert host.run(f"sssctl config-check --config {CONFIG}").rc == 0
-        bind_password = (lab_state / "directory" / "bind-password").read_text().split()[0]
-        # Nowhere else on disk, and never in the journal.
-        found = host.run(f"grep -rlF -- {unlogged(bind_password)} /etc /var/log /var/lib/printbridge /root")
-        assert found.stdout.split() == [CONFIG], found.stdout
-        assert host.run(f"journalctl --no-pager | grep -cF -- {unlogged(bind_password)}").stdout.strip() == "0"
+        if hostvars["directory_provider"] == "ad":
+            assert config.contains("^id_provider = ad$")
+            keytab = host.file("/etc/krb5.keytab")
+            assert (keytab.user, keytab.mode) == ("root", 0o600)
+            # The host's own key: it proves itself to the domain without the join password.
+            assert host.run(f"adcli testjoin {AD_OPTIONS}").rc == 0
+            secret, allowed = (lab_state / "ad" / "join-password").read_text().split()[0], []
+        else:
+            assert config.contains("^ldap_tls_reqcert = demand$")
+            secret, allowed = (lab_state / "directory" / "bind-password").read_text().split()[0], [CONFIG]
+        # Nowhere else on disk (the join password nowhere at all), and never in the journal.
+        found = host.run(f"grep -rlF -- {unlogged(secret)} /etc /var/log /var/lib/printbridge /var/lib/sss /root")
+        assert found.stdout.split() == allowed, found.stdout
+        assert host.run(f"journalctl --no-pager | grep -cF -- {unlogged(secret)}").stdout.strip() == "0"
 
 
 def test_directory_users_and_groups_resolve_beside_local_ones(host):
@@ -56,11 +70,18 @@ def test_directory_member_prints_over_ipps_and_is_accounted(host, office, printe
     assert [line for line in page_log if line.startswith(f"office-laser dana {job} ")], page_log[-3:]
 
 
-def test_other_directory_users_and_wrong_passwords_are_refused(office, document):
+def test_other_directory_users_and_wrong_passwords_are_refused(host, office, document):
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    # erin's password is right, but she is in no print group: SSSD's access control refuses her account,
+    # which CUPS answers like a failed sign-in.
     erin = office("erin", "print", "office-laser", document)
-    assert "job" not in erin and erin["error"] in (cups.IPP_FORBIDDEN, cups.IPP_NOT_AUTHORIZED), erin
+    assert "job" not in erin and erin["error"] != 0, erin
     wrong = office("dana", "print", "office-laser", document, secret="not-danas-password")
     assert "job" not in wrong and wrong["error"] != 0, wrong
+    with host.sudo():
+        journal = host.check_output(f"journalctl --no-pager --since '{since}' -t cupsd")
+    assert "pam_sss(cups:account): Access denied for user erin" in journal, journal[-2000:]
+    assert "Access denied for user dana" not in journal
 
 
 def test_directory_member_signs_in_to_the_web_app_and_others_cannot(web, site, password, clear_office_lockout):
@@ -79,6 +100,16 @@ def test_directory_member_signs_in_to_the_web_app_and_others_cannot(web, site, p
 
 
 def test_refused_settings_stop_the_run_and_keep_the_working_ones(host, hostvars, pytestconfig, tmp_path):
+    """A wrong setting stops the role before SSSD changes; in Active Directory, the join password is needed once."""
+    if hostvars["directory_provider"] == "ad":
+        check_ad_join(host, hostvars, pytestconfig, tmp_path)
+    else:
+        check_ldap_refusals(host, hostvars, pytestconfig, tmp_path)
+    assert host.service("sssd").is_running
+    assert host.check_output("id -u dana") == "20001"
+
+
+def check_ldap_refusals(host, hostvars, pytestconfig, tmp_path):
     with host.sudo():
         before = host.check_output(f"sha256sum {CONFIG}")
     wrong_password = run_roles(hostvars, pytestconfig, tmp_path, ["directory"], directory_ldap_bind_password="wrong")
@@ -93,5 +124,38 @@ def test_refused_settings_stop_the_run_and_keep_the_working_ones(host, hostvars,
     assert plain.returncode != 0 and "refused these settings" in plain.stdout, plain.stdout[-3000:]
     with host.sudo():
         assert host.check_output(f"sha256sum {CONFIG}") == before
+
+
+def check_ad_join(host, hostvars, pytestconfig, tmp_path):
+    # Joined: a run without the join password changes nothing.
+    joined = run_roles(
+        hostvars, pytestconfig, tmp_path, ["directory"], directory_ad_join_user="", directory_ad_join_password=""
+    )
+    assert joined.returncode == 0 and "changed=0" in joined.stdout, joined.stdout[-3000:]
+    with host.sudo():
+        before = host.check_output(f"sha256sum {CONFIG}")
+        # As if the host had never joined: keep its keytab aside.
+        host.check_output("mv /etc/krb5.keytab /etc/krb5.keytab.saved")
+    try:
+        wrong = run_roles(
+            hostvars, pytestconfig, tmp_path, ["directory"], directory_ad_join_password="not-the-password"
+        )
+        assert wrong.returncode != 0
+        assert "refused to join this host" in wrong.stdout, wrong.stdout[-3000:]
+        assert "not-the-password" not in wrong.stdout + wrong.stderr
+        missing = run_roles(
+            hostvars, pytestconfig, tmp_path, ["directory"], directory_ad_join_user="", directory_ad_join_password=""
+        )
+        assert missing.returncode != 0
+        assert "is not a computer of lab.printbridge.test yet" in missing.stdout, missing.stdout[-3000:]
+    finally:
+        with host.sudo():
+            host.check_output("mv -f /etc/krb5.keytab.saved /etc/krb5.keytab")
+    with host.sudo():
+        assert host.check_output(f"sha256sum {CONFIG}") == before
+        assert (
+            host.run("adcli testjoin --domain=lab.printbridge.test --domain-controller=dc1.lab.printbridge.test").rc
+            == 0
+        )
     assert host.service("sssd").is_running
     assert host.check_output("id -u dana") == "20001"
