@@ -154,11 +154,19 @@ GOOD_DIRECTORY = {
     "directory_print_groups": ["office-staff"],
 }
 
+GOOD_AD = {
+    "directory_provider": "ad",
+    "directory_ad_domain": "corp.example.org",
+    "directory_ad_join_user": "printjoin",
+    "directory_ad_join_password": "once",
+    "directory_print_groups": ["office-staff"],
+}
+
 
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
-        ({**GOOD_DIRECTORY, "directory_provider": "ad"}, "directory_provider"),
+        ({**GOOD_DIRECTORY, "directory_provider": "nis"}, "directory_provider"),
         ({**GOOD_DIRECTORY, "directory_ldap_uris": ["http://ldap.example.org"]}, "directory_provider ldap needs"),
         ({**GOOD_DIRECTORY, "directory_ldap_uris": ["ldaps://a.example", "ldap://b.example"]}, "all ldaps://"),
         ({**GOOD_DIRECTORY, "directory_ldap_search_base": "example.org"}, "as a DN"),
@@ -167,8 +175,28 @@ GOOD_DIRECTORY = {
         ({**GOOD_DIRECTORY, "directory_print_groups": []}, "at least one group"),
         ({**GOOD_DIRECTORY, "directory_print_groups": ["office staff"]}, "at least one group"),
         ({**GOOD_DIRECTORY, "directory_min_id": "low"}, "directory_min_id"),
+        ({**GOOD_AD, "directory_ad_domain": "LAB"}, "directory_ad_domain as a lower-case DNS name"),
+        ({**GOOD_AD, "directory_ad_join_password": ""}, "together or neither"),
+        ({**GOOD_AD, "directory_ad_computer_name": "PRINTSERVER-RECEPTION"}, "at most 15"),
+        ({**GOOD_AD, "directory_ad_servers": ["dc1 dc2"]}, "directory_ad_servers as host names"),
+        ({**GOOD_AD, "directory_print_groups": []}, "at least one group"),
     ],
-    ids=["provider", "uri", "mixed-uris", "base", "bind-without-password", "ca", "no-groups", "group-name", "int"],
+    ids=[
+        "provider",
+        "uri",
+        "mixed-uris",
+        "base",
+        "bind-without-password",
+        "ca",
+        "no-groups",
+        "group-name",
+        "int",
+        "ad-domain",
+        "ad-join-without-password",
+        "ad-computer-name",
+        "ad-servers",
+        "ad-no-groups",
+    ],
 )
 def test_wrong_directory_settings_are_refused_with_a_clear_error(tmp_path, extra_vars, message):
     assert_refused_before_changes(tmp_path, extra_vars, message, "directory", "Install SSSD")
