@@ -12,7 +12,7 @@ from conftest import HERE, OFFICE_NAMESPACE, run_roles, unlogged
 from test_cups import POSTSCRIPT, PRINTER_STATE, wait_for
 
 CONFIG = "/etc/sssd/sssd.conf"
-# The lab's domain and its controller (molecule/default/host_vars/pb-bookworm.yml).
+# The lab's domain and its controller (molecule/default/host_vars/pb-trixie.yml).
 AD_OPTIONS = "--domain=lab.printbridge.test --domain-controller=dc1.lab.printbridge.test"
 
 
