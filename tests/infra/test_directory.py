@@ -12,6 +12,7 @@ from conftest import HERE, OFFICE_NAMESPACE, run_roles, unlogged
 from test_cups import POSTSCRIPT, PRINTER_STATE, wait_for
 
 CONFIG = "/etc/sssd/sssd.conf"
+CONFIG_DB = "/var/lib/sss/db/config.ldb"
 # The lab's domain and its controller (molecule/default/host_vars/pb-trixie.yml).
 AD_OPTIONS = "--domain=lab.printbridge.test --domain-controller=dc1.lab.printbridge.test"
 
@@ -44,10 +45,13 @@ def test_sssd_runs_with_a_private_checked_configuration(host, hostvars, lab_stat
             secret, allowed = (lab_state / "ad" / "join-password").read_text().split()[0], []
         else:
             assert config.contains("^ldap_tls_reqcert = demand$")
-            secret, allowed = (lab_state / "directory" / "bind-password").read_text().split()[0], [CONFIG]
+            # sssd.conf and SSSD's own copy of it (its configuration database, root only).
+            secret, allowed = (lab_state / "directory" / "bind-password").read_text().split()[0], [CONFIG, CONFIG_DB]
+            assert host.file(CONFIG_DB).mode & 0o077 == 0
+            assert host.file("/var/lib/sss/db").mode & 0o077 == 0
         # Nowhere else on disk (the join password nowhere at all), and never in the journal.
         found = host.run(f"grep -rlF -- {unlogged(secret)} /etc /var/log /var/lib/printbridge /var/lib/sss /root")
-        assert found.stdout.split() == allowed, found.stdout
+        assert sorted(found.stdout.split()) == sorted(allowed), found.stdout
         assert host.run(f"journalctl --no-pager | grep -cF -- {unlogged(secret)}").stdout.strip() == "0"
 
 
