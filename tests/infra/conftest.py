@@ -53,16 +53,23 @@ CARD_AUDIT = os.environ.get("PB_CARD_AUDIT") == "1"
 def pytest_configure(config):
     config.addinivalue_line("markers", "image_only: a check of what only the image scenario has (first boot, card)")
     config.addinivalue_line("markers", "card_audit: Lynis on the card, run by `scripts/test card-audit` only")
+    config.addinivalue_line(
+        "markers",
+        "default_only: a slow check of what the roles' files do (protocol scans, fuzzing, browser and mail flows), "
+        "which the image path cannot change once re-converged: the default scenario's hosts run it",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    """Checks marked image_only apply to the image scenario alone, and card_audit to `scripts/test card-audit`
-    alone; elsewhere they are deselected, not run or skipped (molecule names every test file, so collect_ignore
+    """Checks marked image_only apply to the image scenario alone, default_only to the default scenario alone
+    (the suite's time: see the marker), and card_audit to `scripts/test card-audit` alone; elsewhere they are
+    deselected, not run or skipped (molecule names every test file, so collect_ignore
     would not keep them out)."""
     other = [
         item
         for item in items
         if (item.get_closest_marker("image_only") and not IMAGE)
+        or (item.get_closest_marker("default_only") and IMAGE)
         or (item.get_closest_marker("card_audit") and not CARD_AUDIT)
     ]
     if other:

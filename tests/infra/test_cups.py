@@ -239,6 +239,7 @@ KNOWN_GAPS = {"ipp-2.0.test": {"PWG 5100.12 section 6.2 - Required Printer Descr
 
 # ipp-2.0.test includes all of ipp-1.1.test. print-job-and-wait goes before it,
 # so that it does not wait behind the many jobs ipp-2.0 submits.
+@pytest.mark.default_only
 @pytest.mark.parametrize("suite", ["get-printer-attributes.test", "print-job-and-wait.test", "ipp-2.0.test"])
 def test_cups_ipptool_suites_pass_from_the_office(host, hostvars, password, documents, suite):
     # ipptool reads the documents a suite names from the suite's folder.

@@ -315,6 +315,7 @@ def ssh_works(hostvars):
     return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
 
 
+@pytest.mark.default_only
 @pytest.mark.usefixtures("restore_rules")
 def test_a_lockout_the_pre_check_cannot_see_is_rolled_back(host, hostvars, pytestconfig, tmp_path, tmp_path_factory):
     """New rules that lock the controller out are rolled back, and the persisted ones stay as they were.

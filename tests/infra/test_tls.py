@@ -149,6 +149,7 @@ def scan_tls(hostvars, site_ca, directory, port):
     return result, json.loads(report.read_text()) if report.exists() else []
 
 
+@pytest.mark.default_only
 @pytest.mark.parametrize("port", PORTS)
 def test_testssl_finds_nothing_medium_or_worse(hostvars, min_version, site_ca, artifacts, tmp_path_factory, port):
     name = hostvars["inventory_hostname"]

@@ -93,6 +93,7 @@ FUZZ_RUNS = {
 FUZZ_SECONDS = {"alice": 60, "carol": 20}
 
 
+@pytest.mark.default_only
 @pytest.mark.parametrize("user", sorted(FUZZ_RUNS))
 def test_api_answers_conform_to_its_openapi_document(web, site, user, artifacts, hostvars):
     """schemathesis, from the office PC, signed in: no 5xx, and every answer matches the document."""

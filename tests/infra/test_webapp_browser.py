@@ -254,6 +254,7 @@ def test_drop_zone_accepts_a_dropped_pdf(new_page, sign_in, site, pdfs, shot):
     assert page.get_by_text("dropped.pdf").count() == 0
 
 
+@pytest.mark.default_only
 def test_print_follow_hold_release_cancel_reprint_and_history(new_page, sign_in, site, pdfs, shot):
     page = sign_in(new_page(), "alice")
     shot(page, "signed-in")

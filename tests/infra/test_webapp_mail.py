@@ -64,6 +64,7 @@ def print_as_alice(web, folder: Path, notify: bool) -> int:
     return answers[1]["json"]["job_id"]
 
 
+@pytest.mark.default_only
 def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
     job = print_as_alice(web, tmp_path, notify=True)
 
@@ -79,6 +80,7 @@ def test_finished_job_is_mailed_to_its_owner(web, mailbox, tmp_path):
     assert "completed" in mail["Subject"].lower()
 
 
+@pytest.mark.default_only
 def test_no_mail_unless_asked(web, mailbox, tmp_path):
     job = print_as_alice(web, tmp_path, notify=False)
     deadline = time.monotonic() + 150
