@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from printbridge.auth import admin_required
 from printbridge.context import call, list_jobs
-from printbridge.device import first_boot
+from printbridge.device import directory_join, first_boot
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -31,6 +31,7 @@ def index() -> Any:
         watchdog=watchdog,
         watchdog_error=error_message,
         first_boot=first_boot(),
+        directory_join=directory_join(),
     )
 
 

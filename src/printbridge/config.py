@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "site_name": "PrintBridge",
     "mail_domain": "",
     "firstboot_status_file": "/var/lib/printbridge/firstboot.json",
+    "directory_join_status_file": "/var/lib/printbridge/directory-join.json",
 }
 
 

@@ -1,5 +1,5 @@
-"""/healthz for monitoring: the app, cupsd, each printer's state and the first boot's verdict; no sign-in and no
-user data."""
+"""/healthz for monitoring: the app, cupsd, each printer's state, the first boot's and the directory join's verdicts;
+no sign-in and no user data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from printbridge.context import gateway
-from printbridge.device import first_boot
+from printbridge.device import directory_join, first_boot
 from printbridge.gateway_client import GatewayError
 
 bp = Blueprint("health", __name__)
@@ -16,13 +16,14 @@ bp = Blueprint("health", __name__)
 
 @bp.route("/healthz")
 def healthz() -> Any:
-    booted = first_boot()
+    booted, joined = first_boot(), directory_join()
     body: dict[str, Any] = {
         "app": "ok",
         "cupsd": "ok",
         "printers": [],
         # Only the verdict here (no sign-in): the reasons are on the admin page.
         "first_boot": booted and {"status": booted["status"], "config_refused": bool(booted.get("config_refused"))},
+        "directory_join": joined and {"status": joined["status"]},
     }
     try:
         body["printers"] = gateway().call("health")["printers"]

@@ -1,4 +1,5 @@
-"""The first boot's outcome (printbridge-firstboot's firstboot.json) on the admin page and in /healthz."""
+"""The first boot's outcome (printbridge-firstboot's firstboot.json) and the card's directory join (directory-join.json)
+on the admin page and in /healthz."""
 
 import json
 
@@ -64,3 +65,53 @@ def test_an_unreadable_record_is_reported_not_a_crash(with_first_boot):
     page = admin.get("/admin/").get_data(as_text=True)
     assert "cannot be read" in page
     assert anonymous.get("/healthz").get_json()["first_boot"]["status"] == "unknown"
+
+
+JOIN = {
+    "status": "failed",
+    "message": "lab.example.org refused to join this host as PRINTBRIDGE-3F: Couldn't authenticate as: printjoin",
+    "domain": "lab.example.org",
+    "finished": "2026-11-23T10:05:00Z",
+}
+
+
+@pytest.fixture
+def with_join(make_app, users, tmp_path):
+    """An admin's browser on an app whose device has the directory join *record* (None: no record file)."""
+
+    def make(record):
+        status = tmp_path / "directory-join.json"
+        if record is None:
+            status.unlink(missing_ok=True)
+        else:
+            status.write_text(json.dumps(record))
+        app = make_app(directory_join_status_file=str(status), firstboot_status_file=str(tmp_path / "none.json"))
+        admin = Browser(app)
+        assert admin.login("carol", users["carol"]).status_code == 302
+        return admin, Browser(app)
+
+    return make
+
+
+def test_a_refused_directory_join_is_shown_to_admins(with_join):
+    admin, anonymous = with_join(JOIN)
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "directory join</h2>" in page and 'role="alert"' in page
+    assert "Couldn&#39;t authenticate as: printjoin" in page and "playbooks/site.yml" in page
+    health = anonymous.get("/healthz").get_json()
+    assert health["directory_join"] == {"status": "failed"}
+    assert "printjoin" not in anonymous.get("/healthz").get_data(as_text=True)
+
+
+def test_a_directory_join_waiting_for_the_domain_is_shown(with_join):
+    admin, anonymous = with_join({**JOIN, "status": "waiting", "message": "lab.example.org does not answer yet"})
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "does not answer yet" in page and 'role="status"' in page and "joins as soon as" in page
+    assert anonymous.get("/healthz").get_json()["directory_join"] == {"status": "waiting"}
+
+
+def test_a_joined_domain_or_none_shows_nothing(with_join):
+    for record in ({**JOIN, "status": "ok", "message": "joined lab.example.org"}, None):
+        admin, anonymous = with_join(record)
+        assert "directory join" not in admin.get("/admin/").get_data(as_text=True)
+        assert anonymous.get("/healthz").get_json()["directory_join"] == (record and {"status": "ok"})

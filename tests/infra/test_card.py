@@ -39,7 +39,8 @@ def test_booted_from_its_own_partitions(card):
     assert card.check_output("systemd-detect-virt") == "qemu"
     assert card.check_output("findmnt -no SOURCE,FSTYPE /").split() == ["/dev/vda2", "ext4"]
     assert card.check_output("findmnt -no SOURCE,FSTYPE /boot/firmware").split() == ["/dev/vda1", "vfat"]
-    assert card.check_output("systemctl is-system-running") == "running"
+    # The card's directory join may still run (it starts once the network is up): --wait for the boot's end.
+    assert card.run("systemctl is-system-running --wait").stdout.strip() == "running"
 
 
 def test_apparmor_confines_cupsd(card):
@@ -124,7 +125,7 @@ def test_printbridge_yml_gave_the_card_its_address(card, card_address):
     with card.sudo():
         assert card.check_output("nmcli -g GENERAL.CONNECTION device show eth0") == "printbridge-ethernet"
         profile = card.check_output("nmcli -g ipv4.method,ipv4.addresses,ipv4.dns connection show printbridge-ethernet")
-    assert profile.splitlines() == ["manual", f"{card_address}/24", "10.213.0.1"]
+    assert profile.splitlines() == ["manual", f"{card_address}/24", "10.213.0.3"]
 
 
 def test_printbridge_yml_admin_signs_in_with_its_key(card_address):
@@ -175,18 +176,36 @@ def test_printbridge_yml_joined_wifi_without_keeping_the_password(card):
     assert WIFI_PASSWORD not in card.check_output("journalctl -b -u printbridge-firstboot --no-pager")
 
 
-def test_printbridge_yml_joined_the_directory(card, lab_state):
-    """The card's printbridge.yml named the directory (StartTLS, its own CA): SSSD took those settings, a directory
-    user resolves on the card, and the bind password left the boot partition."""
+def test_printbridge_yml_joined_the_domain(card, lab_state):
+    """The card's printbridge.yml named the lab's Active Directory domain (found through the DC's DNS) with a
+    one-time join password: once the network was up, printbridge-directory-join joined it, SSSD uses it (a domain
+    user resolves on the card, in the image's print group), and the password is nowhere on the card any more."""
     with card.sudo():
-        assert card.file("/etc/sssd/sssd.conf").contains("^ldap_uri = ldap://10.213.0.5$")
-        assert card.file("/etc/sssd/sssd.conf").contains("^ldap_id_use_start_tls = True$")
-        # SSSD started before NetworkManager had the address: it goes online when the link comes up.
+        # The join may still run (or wait for the domain) under emulation: until it reports an outcome.
+        card.run(
+            'for _ in $(seq 120); do grep -q -E \'"status": "(ok|failed)"\' /var/lib/printbridge/directory-join.json'
+            " && exit; sleep 5; done; exit 1"
+        )
+        status = json.loads(card.file("/var/lib/printbridge/directory-join.json").content_string)
+        assert (status["status"], status["domain"]) == ("ok", "lab.printbridge.test"), status
+        assert not card.file("/var/lib/printbridge/directory-join/settings.yml").exists
+        assert card.service("printbridge-directory-join").is_enabled
+        assert not card.service("printbridge-directory-join.timer").is_running
+        assert card.run("systemctl is-failed printbridge-directory-join.service").stdout.strip() == "inactive"
+        config = card.file("/etc/sssd/sssd.conf")
+        assert config.contains("^id_provider = ad$") and config.contains("^ad_domain = lab.printbridge.test$")
+        # The card proves itself to the domain with its keytab.
+        card.check_output("adcli testjoin --domain=lab.printbridge.test")
         found = card.run("for _ in $(seq 60); do getent passwd dana && exit; sleep 2; done; exit 1")
         assert found.rc == 0, card.run("sssctl domain-status directory").stdout
         assert found.stdout.split(":")[2] == "20001"
         assert "office-staff" in card.check_output("id -nG dana").split()
         applied = card.file("/boot/firmware/printbridge-applied.yml").content_string
-    assert "bind_password: REMOVED" in applied
-    password = unlogged((lab_state / "directory/bind-password").read_text().split()[0])
-    assert card.run(f"grep -c -a -F {password} /dev/vda1").stdout.strip() == "0"
+        assert "join_password: REMOVED" in applied
+        password = unlogged((lab_state / "ad/join-password").read_text().strip())
+        assert card.run(f"grep -c -a -F {password} /dev/vda1").stdout.strip() == "0"
+        found = card.run(f"grep -r -l -F {password} /etc /var/lib/printbridge /var/lib/sss /var/log")
+        assert found.stdout == "", found.stdout
+        journal = card.check_output("journalctl -b --no-pager -u printbridge-firstboot -u printbridge-directory-join")
+        assert "this device is a computer of lab.printbridge.test" in journal
+        assert password not in journal

@@ -42,10 +42,15 @@ def test_first_boot_unit_only_in_images(host):
         assert unit.exists
         assert host.service("printbridge-firstboot").is_enabled
         assert f"ConditionPathExists=!{MARKER}" in unit.content_string
+        # The join of a card's domain: enabled, and skipped at this boot (the container's card named no domain).
+        assert host.service("printbridge-directory-join").is_enabled
+        shown = host.check_output("systemctl show -p ConditionResult printbridge-directory-join")
+        assert shown == "ConditionResult=no"
     else:
-        # A host converged over SSH never gets it (roles/firstboot does nothing there).
-        assert not unit.exists
-        assert not host.file("/usr/local/sbin/printbridge-firstboot").exists
+        # A host converged over SSH never gets them (roles/firstboot does nothing there).
+        for path in [UNIT, "/usr/local/sbin/printbridge-firstboot", "/usr/local/sbin/printbridge-directory-join"]:
+            assert not host.file(path).exists, path
+        assert not host.file("/etc/systemd/system/printbridge-directory-join.service").exists
 
 
 @pytest.mark.image_only
@@ -207,3 +212,63 @@ def test_a_wrong_printbridge_yml_changes_nothing_and_says_why(host, record, web)
         assert password not in host.check_output("journalctl -b -u printbridge-firstboot --no-pager")
     health = web([{"method": "GET", "path": "/healthz"}])["responses"][0]["json"]
     assert health["first_boot"] == {"status": "ok", "config_refused": True}
+
+
+JOIN_FILE = "/var/lib/printbridge/directory-join/settings.yml"
+JOIN_STATUS = "/var/lib/printbridge/directory-join.json"
+# The lab's domain controller (molecule/resources/ad.yml), by its name as an office's DNS would give it.
+DC_HOSTS_LINE = "10.213.0.3 dc1.lab.printbridge.test"
+
+
+@pytest.mark.image_only
+def test_a_directory_join_waits_for_the_domain_and_a_refused_one_says_why(host, web):
+    """The join a card's printbridge.yml asks for (the card itself joins in test_card.py), here with a wrong join
+    password: while the domain controller cannot be reached, nothing is sent, the settings wait and a timer asks
+    again later; once it answers and refuses the password, the settings and password leave the device, SSSD keeps
+    its directory, and the reason is in the journal, directory-join.json and (as a verdict) /healthz."""
+    settings = {
+        "directory_provider": "ad",
+        "directory_ad_domain": "lab.printbridge.test",
+        "directory_ad_servers": ["dc1.lab.printbridge.test"],
+        "directory_ad_join_user": "printjoin",
+        "directory_ad_join_password": "not-the-join-password",
+    }
+    with host.sudo():
+        sssd_conf = host.check_output("sha256sum /etc/sssd/sssd.conf")
+        host.check_output(f"echo {DC_HOSTS_LINE!r} >> /etc/hosts")
+        host.check_output(f"install -d -m 0700 {JOIN_FILE.rsplit('/', 1)[0]}")
+        host.check_output(f"printf %s {json.dumps(json.dumps(settings))} > {JOIN_FILE} && chmod 0600 {JOIN_FILE}")
+        try:
+            # The controller does not answer: the device waits.
+            host.check_output("ip route add prohibit 10.213.0.3/32")
+            try:
+                host.check_output("systemctl start printbridge-directory-join.service")
+            finally:
+                host.check_output("ip route del prohibit 10.213.0.3/32")
+            status = json.loads(host.file(JOIN_STATUS).content_string)
+            assert (status["status"], status["domain"]) == ("waiting", "lab.printbridge.test"), status
+            assert host.file(JOIN_FILE).exists
+            assert host.service("printbridge-directory-join.timer").is_running
+            assert web([{"method": "GET", "path": "/healthz"}])["responses"][0]["json"]["directory_join"] == {
+                "status": "waiting"
+            }
+            # It answers (the timer would start the join; started here at once) and refuses the password.
+            host.check_output("systemctl stop printbridge-directory-join.timer")
+            assert host.run("systemctl start printbridge-directory-join.service").rc != 0
+            status = json.loads(host.file(JOIN_STATUS).content_string)
+            assert status["status"] == "failed", status
+            assert "lab.printbridge.test refused to join this host" in status["message"], status
+            assert not host.file(JOIN_FILE).exists
+            assert host.check_output("sha256sum /etc/sssd/sssd.conf") == sssd_conf
+            assert host.run("systemctl is-failed printbridge-directory-join.service").stdout.strip() == "failed"
+            journal = host.check_output("journalctl -o cat -t printbridge-directory-join --no-pager")
+            assert "does not answer yet" in journal and "directory join failed" in journal
+            assert settings["directory_ad_join_password"] not in journal
+            assert web([{"method": "GET", "path": "/healthz"}])["responses"][0]["json"]["directory_join"] == {
+                "status": "failed"
+            }
+        finally:
+            host.run("systemctl stop printbridge-directory-join.timer")
+            host.run("systemctl reset-failed printbridge-directory-join.service")
+            host.run(f"rm -f {JOIN_FILE} {JOIN_STATUS}")
+            host.run(f"sed -i '/^{DC_HOSTS_LINE}$/d' /etc/hosts")

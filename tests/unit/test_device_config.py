@@ -40,11 +40,12 @@ SCRUB = """\
 
 
 # The programs printbridge.yml's network, wifi and directory need in the image (NetworkManager, wpa_supplicant,
-# sssd), stood in for by one this machine has: it runs none of them.
+# sssd, adcli), stood in for by one this machine has: it runs none of them.
 IMAGE_PROGRAMS = {
     "__firstboot_network_manager": "/usr/bin/env",
     "__firstboot_wpa_supplicant": "/usr/bin/env",
     "__firstboot_sssd": "/usr/bin/env",
+    "__firstboot_adcli": "/usr/bin/env",
 }
 # The image's print groups, which a directory of printbridge.yml serves.
 IMAGE_SETTINGS = {"directory_print_groups": ["office-staff"]}
@@ -54,6 +55,7 @@ DIRECTORY = {
     "bind_dn": "cn=printbridge,dc=example,dc=org",
     "bind_password": SECRET,
 }
+DOMAIN = {"provider": "ad", "ad_domain": "office.example.org", "join_user": "printjoin", "join_password": SECRET}
 
 
 def read_all(tmp_path, contents, scrub=False, programs=IMAGE_PROGRAMS, image=IMAGE_SETTINGS):
@@ -136,6 +138,14 @@ WRONG = [
     ({"directory": {**DIRECTORY, "search_base": "example.org"}}, "directory.search_base must be a DN"),
     ({"directory": {**DIRECTORY, "ca_certificate": "MIIB..."}}, "directory.ca_certificate must be a PEM"),
     ({"directory": {**DIRECTORY, "print_groups": ["x"]}}, "print_groups"),
+    ({"directory": {**DIRECTORY, "provider": "samba"}}, "provider"),
+    ({"directory": {**DIRECTORY, "join_user": "printjoin"}}, "directory: join_user are not settings of provider ldap"),
+    ({"directory": {**DOMAIN, "search_base": "dc=a"}}, "directory: search_base are not settings of provider ad"),
+    ({"directory": {**DOMAIN, "ad_domain": "OFFICE"}}, "directory.ad_domain must be the domain as a lower-case DNS"),
+    ({"directory": {**DOMAIN, "ad_servers": ["dc1.office.example.org", "dc 2"]}}, "ad_servers: not a host name: dc 2"),
+    ({"directory": {**DOMAIN, "join_user": "Domain Admins"}}, "directory.join_user must be an account name"),
+    ({"directory": {**DOMAIN, "join_password": ""}}, "directory.join_password must not be empty"),
+    ({"directory": {"provider": "ad", "ad_domain": "office.example.org"}}, "join_user"),
 ]
 
 
@@ -162,12 +172,15 @@ def test_network_and_wifi_need_the_image_to_have_their_programs(tmp_path):
 
 
 def test_a_directory_needs_sssd_and_print_groups_in_the_image(tmp_path):
-    """A directory is joined with the image's SSSD and print groups (its cupsd.conf and web app name them)."""
-    settings = yaml.safe_dump({"directory": DIRECTORY})
-    for name, programs, image, message in [
-        ("sssd", {**IMAGE_PROGRAMS, "__firstboot_sssd": str(tmp_path / "missing")}, IMAGE_SETTINGS, "needs SSSD"),
-        ("groups", IMAGE_PROGRAMS, {"directory_print_groups": []}, "needs the image to name its print groups"),
+    """A directory is joined with the image's SSSD (and adcli for a domain) and print groups (its cupsd.conf and web
+    app name them)."""
+    missing = str(tmp_path / "missing")
+    for name, directory, programs, image, message in [
+        ("sssd", DIRECTORY, {**IMAGE_PROGRAMS, "__firstboot_sssd": missing}, IMAGE_SETTINGS, "needs SSSD"),
+        ("groups", DOMAIN, IMAGE_PROGRAMS, {"directory_print_groups": []}, "needs the image to name its print groups"),
+        ("adcli", DOMAIN, {**IMAGE_PROGRAMS, "__firstboot_adcli": missing}, IMAGE_SETTINGS, "ad needs adcli"),
     ]:
+        settings = yaml.safe_dump({"directory": directory})
         verdict, output = read(tmp_path / name, settings, programs=programs, image=image)
         assert message in verdict["refused"]
         assert verdict["device"] == {}
@@ -209,19 +222,21 @@ def test_the_file_leaves_the_card_without_its_secret(tmp_path):
         with_secret({"hostname": "reception", "directory": DIRECTORY}),
         with_secret({"hostname": "Reception!"}),
         f"wifi: {{password: {SECRET}\n",
+        yaml.safe_dump({"directory": DOMAIN}),
     ]
     verdicts, output = read_all(tmp_path, contents, scrub=True)
     assert SECRET not in output + "".join(verdict["refused"] for verdict in verdicts)
     kept = []
-    for number, name in enumerate(["applied", "refused", "refused"]):
+    for number, name in enumerate(["applied", "refused", "refused", "applied"]):
         bootfs = tmp_path / f"{number}/bootfs"
         assert [path.name for path in bootfs.iterdir()] == [f"printbridge-{name}.yml"]
         kept.append((bootfs / f"printbridge-{name}.yml").read_text())
         assert SECRET not in kept[-1]
         assert verdicts[number]["refused"] in kept[-1]
-    applied, refused, unreadable = kept
+    applied, refused, unreadable, joined = kept
     assert "REFUSED" not in applied and "REFUSED" in refused and "REFUSED" in unreadable
     for text in (applied, refused):
         assert yaml.safe_load(text)["wifi"] == {"ssid": "Office", "password": "REMOVED", "country": "DE"}
     assert yaml.safe_load(applied)["directory"] == {**DIRECTORY, "bind_password": "REMOVED"}
+    assert yaml.safe_load(joined)["directory"] == {**DOMAIN, "join_password": "REMOVED"}
     assert "not valid YAML" in unreadable and "Its content is not kept" in unreadable
