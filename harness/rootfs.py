@@ -147,18 +147,23 @@ def ensure(
         partial = tree.with_name(f".{name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         log(f"building {suite}/{arch} root filesystem (cached as {tree.name})")
-        run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--arch={arch}",
-                f"--include={','.join(packages)}",
-                f"--cache-dir={debs_dir(settings, suite, arch)}",
-                suite,
-                str(partial),
-                settings.mirror,
-            ]
-        )
+        debs = debs_dir(settings, suite, arch)
+        # One debootstrap at a time per package cache: two downloading the
+        # same package into it at once (hosts created in parallel, the suite's
+        # stages side by side) would clash.
+        with locked(debs / ".debootstrap.lock"):
+            run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--arch={arch}",
+                    f"--include={','.join(packages)}",
+                    f"--cache-dir={debs}",
+                    suite,
+                    str(partial),
+                    settings.mirror,
+                ]
+            )
         _finish(partial, suite, settings.mirror)
         if first_user:
             _lite(partial, first_user)
