@@ -16,16 +16,19 @@ REFUSED = {
 
 
 @pytest.fixture
-def with_first_boot(make_app, users, tmp_path):
-    """An admin's browser on an app whose device had the first boot *record* (None: no record file)."""
+def with_records(make_app, users, tmp_path):
+    """An admin's and an anonymous browser on an app whose device has the records *first_boot* (firstboot.json)
+    and *join* (directory-join.json); None: no such file."""
 
-    def make(record):
-        status = tmp_path / "firstboot.json"
-        if record is None:
-            status.unlink(missing_ok=True)
-        else:
-            status.write_text(record if isinstance(record, str) else json.dumps(record))
-        app = make_app(firstboot_status_file=str(status))
+    def make(first_boot=None, join=None):
+        files = {}
+        for name, record in (("firstboot", first_boot), ("directory_join", join)):
+            path = tmp_path / f"{name}.json"
+            path.unlink(missing_ok=True)
+            if record is not None:
+                path.write_text(record if isinstance(record, str) else json.dumps(record))
+            files[f"{name}_status_file"] = str(path)
+        app = make_app(**files)
         admin = Browser(app)
         assert admin.login("carol", users["carol"]).status_code == 302
         return admin, Browser(app)
@@ -33,8 +36,8 @@ def with_first_boot(make_app, users, tmp_path):
     return make
 
 
-def test_a_refused_printbridge_yml_is_shown_to_admins(with_first_boot):
-    admin, anonymous = with_first_boot(REFUSED)
+def test_a_refused_printbridge_yml_is_shown_to_admins(with_records):
+    admin, anonymous = with_records(first_boot=REFUSED)
     page = admin.get("/admin/").get_data(as_text=True)
     assert "first boot</h2>" in page
     assert "Mars/Olympus" in page and 'role="alert"' in page and "printbridge-3f9a21" in page
@@ -43,25 +46,25 @@ def test_a_refused_printbridge_yml_is_shown_to_admins(with_first_boot):
     assert "Mars" not in anonymous.get("/healthz").get_data(as_text=True)
 
 
-def test_a_failed_first_boot_is_shown(with_first_boot):
-    admin, anonymous = with_first_boot(
-        {**REFUSED, "status": "failed", "message": "ssh-keygen failed", "config_refused": ""}
+def test_a_failed_first_boot_is_shown(with_records):
+    admin, anonymous = with_records(
+        first_boot={**REFUSED, "status": "failed", "message": "ssh-keygen failed", "config_refused": ""}
     )
     page = admin.get("/admin/").get_data(as_text=True)
     assert "ssh-keygen failed" in page and "tried again at the next boot" in page
     assert anonymous.get("/healthz").get_json()["first_boot"] == {"status": "failed", "config_refused": False}
 
 
-def test_a_good_first_boot_or_none_shows_nothing(with_first_boot):
+def test_a_good_first_boot_or_none_shows_nothing(with_records):
     for record in ({**REFUSED, "message": "first boot done", "config_refused": ""}, None):
-        admin, anonymous = with_first_boot(record)
+        admin, anonymous = with_records(first_boot=record)
         assert "first boot" not in admin.get("/admin/").get_data(as_text=True)
         expected = record and {"status": "ok", "config_refused": False}
         assert anonymous.get("/healthz").get_json()["first_boot"] == expected
 
 
-def test_an_unreadable_record_is_reported_not_a_crash(with_first_boot):
-    admin, anonymous = with_first_boot("{not json")
+def test_an_unreadable_record_is_reported_not_a_crash(with_records):
+    admin, anonymous = with_records(first_boot="{not json")
     page = admin.get("/admin/").get_data(as_text=True)
     assert "cannot be read" in page
     assert anonymous.get("/healthz").get_json()["first_boot"]["status"] == "unknown"
@@ -75,26 +78,8 @@ JOIN = {
 }
 
 
-@pytest.fixture
-def with_join(make_app, users, tmp_path):
-    """An admin's browser on an app whose device has the directory join *record* (None: no record file)."""
-
-    def make(record):
-        status = tmp_path / "directory-join.json"
-        if record is None:
-            status.unlink(missing_ok=True)
-        else:
-            status.write_text(json.dumps(record))
-        app = make_app(directory_join_status_file=str(status), firstboot_status_file=str(tmp_path / "none.json"))
-        admin = Browser(app)
-        assert admin.login("carol", users["carol"]).status_code == 302
-        return admin, Browser(app)
-
-    return make
-
-
-def test_a_refused_directory_join_is_shown_to_admins(with_join):
-    admin, anonymous = with_join(JOIN)
+def test_a_refused_directory_join_is_shown_to_admins(with_records):
+    admin, anonymous = with_records(join=JOIN)
     page = admin.get("/admin/").get_data(as_text=True)
     assert "directory join</h2>" in page and 'role="alert"' in page
     assert "Couldn&#39;t authenticate as: printjoin" in page and "playbooks/site.yml" in page
@@ -103,15 +88,17 @@ def test_a_refused_directory_join_is_shown_to_admins(with_join):
     assert "printjoin" not in anonymous.get("/healthz").get_data(as_text=True)
 
 
-def test_a_directory_join_waiting_for_the_domain_is_shown(with_join):
-    admin, anonymous = with_join({**JOIN, "status": "waiting", "message": "lab.example.org does not answer yet"})
+def test_a_directory_join_waiting_for_the_domain_is_shown(with_records):
+    admin, anonymous = with_records(
+        join={**JOIN, "status": "waiting", "message": "lab.example.org does not answer yet"}
+    )
     page = admin.get("/admin/").get_data(as_text=True)
     assert "does not answer yet" in page and 'role="status"' in page and "joins as soon as" in page
     assert anonymous.get("/healthz").get_json()["directory_join"] == {"status": "waiting"}
 
 
-def test_a_joined_domain_or_none_shows_nothing(with_join):
+def test_a_joined_domain_or_none_shows_nothing(with_records):
     for record in ({**JOIN, "status": "ok", "message": "joined lab.example.org"}, None):
-        admin, anonymous = with_join(record)
+        admin, anonymous = with_records(join=record)
         assert "directory join" not in admin.get("/admin/").get_data(as_text=True)
         assert anonymous.get("/healthz").get_json()["directory_join"] == (record and {"status": "ok"})
