@@ -109,6 +109,12 @@ def test_no_password_anywhere(host, first_user):
     assert not [user for user, pw in shadow.items() if pw and pw[0] not in "*!"]
 
 
+def test_no_ssh_host_keys_in_the_tree(host):
+    """As pi-gen's stage2 left it: each card makes its own at first boot. The converge made the configured ones
+    to check sshd's configuration; finalizing took them away."""
+    assert host.check_output("find /etc/ssh -name 'ssh_host_*'") == ""
+
+
 def test_first_user_signs_in_with_the_key(host, first_user, admin_key):
     keys = host.check_output(f"cat /home/{first_user}/.ssh/authorized_keys")
     assert admin_key.split()[1] in keys
