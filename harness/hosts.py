@@ -41,6 +41,7 @@ CHROOT_MOUNTS = (
     ("dev", ["--bind", "/dev"]),
     ("dev/pts", ["--bind", "/dev/pts"]),
     ("sys", ["--bind", "/sys"]),
+    ("run", ["-t", "tmpfs", "tmpfs"]),
 )
 
 BOOT_TIMEOUT = 120
@@ -156,7 +157,7 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
                 str(paths["root"]),
             ]
         )
-        _personalise(settings, host)
+        _personalise(settings, host, host_keys=boot)
         with locked(settings.state_dir / ".network.lock"):
             network.ensure_bridge(settings)
             network.add_namespace(settings, name, address)
@@ -171,11 +172,13 @@ def create(settings: Settings, name: str, suite: str, address: str, *, boot: boo
     return host
 
 
-def _personalise(settings: Settings, host: Host) -> None:
-    """Own SSH host keys and a first user with the lab's key and sudo, as
+def _personalise(settings: Settings, host: Host, host_keys: bool) -> None:
+    """Own SSH host keys (*host_keys*: not for an image's tree, which pi-gen's
+    stage2 leaves without) and a first user with the lab's key and sudo, as
     Raspberry Pi Imager sets up a card: the roles then forbid root logins."""
     root = host.paths(settings)["root"]
-    run(["ssh-keygen", "-A", "-f", str(root)])
+    if host_keys:
+        run(["ssh-keygen", "-A", "-f", str(root)])
     user = settings.admin_user
     if not succeeds(["chroot", str(root), "id", "-u", user]):
         run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", user])
