@@ -46,8 +46,9 @@ CHROOT_MOUNTS = (
 
 BOOT_TIMEOUT = 120
 # A card's first boot does more under emulation (its own kernel, the first-boot unit
-# running Ansible locally at a twentieth of the speed).
-VM_BOOT_TIMEOUT = 1200
+# running Ansible locally at a twentieth of the speed, and a card's domain join, which
+# the boot waits for: 12 to 18 minutes here).
+VM_BOOT_TIMEOUT = 1800
 
 
 @dataclass
