@@ -4,6 +4,7 @@ What is applied is checked on the card itself (tests/infra/test_card.py) and a r
 container (tests/infra/test_firstboot.py)."""
 
 import json
+import re
 import subprocess
 
 import yaml
@@ -99,9 +100,16 @@ def with_secret(settings):
 
 
 def test_the_documented_example_is_accepted(tmp_path):
-    verdict, _ = read(tmp_path, EXAMPLE.read_text())
-    assert verdict["refused"] == ""
-    assert verdict["device"] == yaml.safe_load(EXAMPLE.read_text())
+    """The example as it stands (LDAP), and with its commented Active Directory directory instead."""
+    example = EXAMPLE.read_text()
+    ldap_start = example.index("\ndirectory:\n")
+    ad_start = example.index("\n# directory:\n")
+    with_ad = example[:ldap_start] + "\n" + re.sub(r"(?m)^# ?", "", example[ad_start + 1 :])
+    verdicts, _ = read_all(tmp_path, [example, with_ad])
+    for text, verdict in zip([example, with_ad], verdicts, strict=True):
+        assert verdict["refused"] == ""
+        assert verdict["device"] == yaml.safe_load(text)
+    assert verdicts[1]["device"]["directory"]["provider"] == "ad"
 
 
 def test_no_file_or_an_empty_one_is_no_settings(tmp_path):
