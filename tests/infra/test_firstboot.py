@@ -225,7 +225,8 @@ def test_a_directory_join_waits_for_the_domain_and_a_refused_one_says_why(host, 
     """The join a card's printbridge.yml asks for (the card itself joins in test_card.py), here with a wrong join
     password: while the domain controller cannot be reached, nothing is sent, the settings wait and a timer asks
     again later; once it answers and refuses the password, the settings and password leave the device, SSSD keeps
-    its directory, and the reason is in the journal, directory-join.json and (as a verdict) /healthz."""
+    its directory, and the reason, in printbridge.yml's words, is in the journal, directory-join.json and (as a
+    verdict) /healthz."""
     settings = {
         "directory_provider": "ad",
         "directory_ad_domain": "lab.printbridge.test",
@@ -261,6 +262,9 @@ def test_a_directory_join_waits_for_the_domain_and_a_refused_one_says_why(host, 
             status = json.loads(host.file(JOIN_STATUS).content_string)
             assert status["status"] == "failed", status
             assert "lab.printbridge.test refused to join this host" in status["message"], status
+            # In printbridge.yml's words, not the role's inventory variables.
+            assert "directory.join_user and its password" in status["message"], status
+            assert "directory_ad_" not in status["message"], status
             assert not host.file(JOIN_FILE).exists
             assert host.check_output("sha256sum /etc/sssd/sssd.conf") == sssd_conf
             assert host.run("systemctl is-failed printbridge-directory-join.service").stdout.strip() == "failed"
