@@ -113,6 +113,37 @@ def test_refused_settings_stop_the_run_and_keep_the_working_ones(host, hostvars,
     assert host.check_output("id -u dana") == "20001"
 
 
+def test_changed_settings_empty_the_sssd_cache(host, hostvars, pytestconfig, tmp_path):
+    """What SSSD cached under other settings (another directory, other ID numbers) must not answer for the new ones:
+    a changed sssd.conf empties its cache. Shown with a change that is harmless here (cached credentials switched),
+    then the inventory's settings again."""
+
+    def cached_since():
+        host.check_output("getent passwd dana")
+        with host.sudo():
+            shown = host.check_output("sssctl user-show dana")
+        return next(line for line in shown.splitlines() if line.startswith("Cache entry creation date"))
+
+    with host.sudo():
+        before = host.check_output(f"sha256sum {CONFIG}")
+        cache_credentials = host.file(CONFIG).contains("^cache_credentials = True$")
+    first = cached_since()
+    switched = run_roles(
+        hostvars, pytestconfig, tmp_path, ["directory"], directory_cache_credentials=not cache_credentials
+    )
+    assert switched.returncode == 0 and "RUNNING HANDLER [directory : Remove the SSSD cache]" in switched.stdout, (
+        switched.stdout[-3000:]
+    )
+    second = cached_since()
+    assert second != first
+    restored = run_roles(hostvars, pytestconfig, tmp_path, ["directory"])
+    assert restored.returncode == 0, restored.stdout[-3000:]
+    assert cached_since() != second
+    with host.sudo():
+        assert host.check_output(f"sha256sum {CONFIG}") == before
+    assert host.check_output("id -u dana") == "20001"
+
+
 def check_ldap_refusals(host, hostvars, pytestconfig, tmp_path):
     with host.sudo():
         before = host.check_output(f"sha256sum {CONFIG}")
